@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the whole suite).
+# Both create the virtualenv and install what they need on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+INSTALLED := $(VENV)/.installed
+SAMPLE := replay/samples
+
+.PHONY: demo test bench sample clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the CPU build lies on the build machines' disk, while a bare
+	# `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[embeddings,dev]'
+	$(PY) -m pip check
+	touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	@mkdir -p build
+	$(VENV)/bin/aifm replay $(SAMPLE)/events.jsonl.gz --boundaries $(SAMPLE)/boundaries \
+		--incidents $(SAMPLE)/incidents.jsonl --out build/demo-findings.jsonl --show-findings
+
+test: $(INSTALLED)
+	$(PY) -m pytest -q
+
+bench: $(INSTALLED)
+	$(PY) bench/bench_detectors.py
+	$(PY) bench/bench_refusal.py
+	$(PY) bench/bench_replay.py
+
+# Regenerate the bundled sample (tests check that the committed one matches).
+sample: $(INSTALLED)
+	$(VENV)/bin/aifm simulate --out $(SAMPLE) --events 40000 --seed 7 --bad-lines 5
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,142 @@
+"""The ``aifm`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+from monitor import __version__
+from monitor.replay.reader import ReplayError
+from monitor.replay.scoring import IncidentsError
+from monitor.signals import SIGNALS
+from monitor.signals.tool_scope import BoundariesError, load_boundaries
+from monitor.thresholds import ThresholdsError, default_thresholds_path, load_thresholds
+
+EXIT_USAGE = 2
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="JSONL or .jsonl.gz logs, or directories of them")
+    parser.add_argument("--thresholds", metavar="FILE", help=f"thresholds file (default: $AIFM_THRESHOLDS or {default_thresholds_path()})")
+    parser.add_argument("--boundaries", metavar="DIR", help="directory of per-agent tool boundary YAML files")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aifm", description="ai-failure-monitor: streaming monitor for the failure modes of production AI systems.")
+    parser.add_argument("--version", action="version", version=f"aifm {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    replay = commands.add_parser("replay", help="run historical logs through the pipeline and write findings")
+    _add_pipeline_options(replay)
+    replay.add_argument("--out", metavar="FINDINGS.jsonl", help="write findings (and model-version annotations) as JSONL")
+    replay.add_argument("--rejects", metavar="FILE", help="write rejected records with reasons (default: FINDINGS.rejects.jsonl next to --out)")
+    replay.add_argument("--incidents", metavar="INCIDENTS.jsonl", help="score findings against labelled incidents")
+    replay.add_argument("--show-findings", action="store_true", help="print every finding, one line each")
+
+    signals = commands.add_parser("signals", help="write the per-event signals of a log, one line per accepted event")
+    _add_pipeline_options(signals)
+    signals.add_argument("--out", metavar="SIGNALS.jsonl", required=True)
+
+    simulate = commands.add_parser("simulate", help="write simulated traffic with labelled incidents")
+    simulate.add_argument("--out", metavar="DIR", required=True, help="directory for events.jsonl.gz, incidents.jsonl, boundaries/")
+    simulate.add_argument("--events", type=int, default=40_000, help="number of events (default 40000)")
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--bad-lines", type=int, default=0, help="malformed lines to mix in (exercises rejects)")
+
+    commands.add_parser("list-signals", help="print the signal vocabulary and what each proxies")
+    return parser
+
+
+def _load(args):
+    thresholds = load_thresholds(args.thresholds)
+    boundaries = load_boundaries(args.boundaries)
+    return thresholds, boundaries
+
+
+def _format_finding(finding) -> str:
+    from datetime import datetime, timezone
+
+    when = datetime.fromtimestamp(finding.ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if finding.ts is not None else "-"
+    key = ",".join(f"{k}={v}" for k, v in sorted(finding.key.items()))
+    return f"{when}  {finding.severity:8} {finding.alert:32} {key:38} stat={finding.statistic:g} thr={finding.threshold:g}  {finding.summary}"
+
+
+def _cmd_replay(args) -> int:
+    from monitor.replay.run import format_summary, replay, write_rejects
+    from monitor.replay.scoring import load_incidents, score
+
+    thresholds, boundaries = _load(args)
+    incidents = load_incidents(args.incidents) if args.incidents else None
+    with contextlib.ExitStack() as stack:
+        findings_out = stack.enter_context(open(args.out, "wb")) if args.out else None
+        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out)
+    if args.show_findings:
+        for finding in report.findings:
+            print(_format_finding(finding))
+        print()
+    print(format_summary(report))
+    if report.rejected:
+        rejects_path = args.rejects or (f"{args.out}.rejects.jsonl" if args.out else "aifm-replay.rejects.jsonl")
+        with open(rejects_path, "wb") as handle:
+            write_rejects(report.rejected, handle)
+        print(f"rejected records kept in {rejects_path}")
+    if args.out:
+        print(f"findings written to {args.out}")
+    if incidents is not None:
+        print(score(report.findings, incidents).format())
+    return 0
+
+
+def _cmd_signals(args) -> int:
+    from monitor.replay.run import format_summary, replay, write_rejects
+
+    thresholds, boundaries = _load(args)
+    with open(args.out, "wb") as signals_out:
+        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out)
+    print(format_summary(report))
+    if report.rejected:
+        rejects_path = f"{args.out}.rejects.jsonl"
+        with open(rejects_path, "wb") as handle:
+            write_rejects(report.rejected, handle)
+        print(f"rejected records kept in {rejects_path}")
+    print(f"signals written to {args.out}")
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    from monitor.replay.simulate import write_simulation
+
+    summary = write_simulation(args.out, args.events, seed=args.seed, bad_lines=args.bad_lines)
+    out = Path(summary["dir"])
+    print(f"wrote {summary['events']:,} events ({summary['bad_lines']} malformed lines) to {out / 'events.jsonl.gz'}")
+    print(f"wrote {summary['incidents']} labelled incidents to {out / 'incidents.jsonl'} and tool boundaries to {out / 'boundaries'}")
+    return 0
+
+
+def _cmd_list_signals(args) -> int:
+    for name, description in SIGNALS.items():
+        print(f"{name:14} {description}")
+    return 0
+
+
+COMMANDS = {"replay": _cmd_replay, "signals": _cmd_signals, "simulate": _cmd_simulate, "list-signals": _cmd_list_signals}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ThresholdsError, BoundariesError, ReplayError, IncidentsError, ValueError) as error:
+        print(f"aifm {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"aifm {args.command}: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

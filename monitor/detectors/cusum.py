@@ -1,0 +1,143 @@
+"""Page's CUSUM for a shift in the mean of a continuous stream."""
+
+from __future__ import annotations
+
+import math
+
+_DIRECTIONS = ("up", "down", "both")
+
+
+class CUSUM:
+    """Page's cumulative-sum detector on standardised values.
+
+    The in-control mean and standard deviation are learned from the first ``warmup``
+    values (Welford's algorithm), then frozen: the live stream is compared with that
+    reference. Each standardised value is clipped to ``[-clip, clip]`` so that one
+    outlier (a single 30 s request) cannot raise an alarm on its own; a sustained shift
+    accumulates. After a detection the detector re-learns its reference, so a shifted
+    regime that persists is reported once, not on every event.
+
+    Parameters
+    ----------
+    warmup
+        Values used to learn the reference mean and deviation (>= 2). No alarm is
+        possible before the warm-up has ended: it is also the minimum-sample floor.
+    k
+        Allowance, in standard deviations: half the smallest shift worth detecting
+        quickly (0.5 is optimal for a 1-sigma shift). >= 0.
+    h
+        Decision threshold, in standard deviations (> 0). Raising it lengthens the
+        in-control run length roughly exponentially and the detection delay linearly.
+    direction
+        ``"up"`` (latency rising), ``"down"`` (scores falling) or ``"both"``.
+    clip
+        Bound on each standardised value (> k).
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(7)
+    >>> stream = [rng.gauss(100, 10) for _ in range(1000)] + [rng.gauss(110, 10) for _ in range(200)]
+    >>> detector = CUSUM(warmup=200, k=0.5, h=12.0)
+    >>> for i, x in enumerate(stream):
+    ...     if detector.update(x).drift_detected:
+    ...         print(f"change detected at index {i}")
+    change detected at index 1030
+
+    References
+    ----------
+    Page, E. S. (1954). Continuous inspection schemes. Biometrika 41(1/2), 100-115.
+    Montgomery, D. C. Introduction to Statistical Quality Control, ch. 9 (tabular CUSUM).
+    """
+
+    def __init__(self, *, warmup: int = 200, k: float = 0.5, h: float = 12.0, direction: str = "up", clip: float = 4.0):
+        if not (isinstance(warmup, int) and warmup >= 2):
+            raise ValueError(f"warmup must be an integer >= 2, got {warmup!r}")
+        if not k >= 0:
+            raise ValueError(f"k must be >= 0, got {k!r}")
+        if not h > 0:
+            raise ValueError(f"h must be > 0, got {h!r}")
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
+        if not clip > k:
+            raise ValueError(f"clip must be > k, got clip={clip!r}, k={k!r}")
+        self.warmup = warmup
+        self.k = k
+        self.h = h
+        self.direction = direction
+        self.clip = clip
+        self._drift_detected = False
+        self.alarm_statistic = 0.0
+        self._relearn()
+
+    def _relearn(self) -> None:
+        self._n = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._sd = 0.0
+        self._upper = 0.0
+        self._lower = 0.0
+
+    @property
+    def drift_detected(self) -> bool:
+        """True right after the update that crossed the threshold."""
+        return self._drift_detected
+
+    @property
+    def warming_up(self) -> bool:
+        return self._n < self.warmup
+
+    @property
+    def statistic(self) -> float:
+        """The cumulative sum compared with :attr:`threshold` (0 during warm-up)."""
+        if self.direction == "up":
+            return self._upper
+        if self.direction == "down":
+            return self._lower
+        return max(self._upper, self._lower)
+
+    @property
+    def threshold(self) -> float:
+        return self.h
+
+    @property
+    def reference(self) -> tuple[float, float] | None:
+        """The learned in-control (mean, standard deviation), or None while warming up."""
+        return None if self.warming_up else (self._mean, self._sd)
+
+    def update(self, x: float) -> CUSUM:
+        self._drift_detected = False
+        if self._n < self.warmup:
+            self._n += 1
+            delta = x - self._mean
+            self._mean += delta / self._n
+            self._m2 += delta * (x - self._mean)
+            if self._n == self.warmup:
+                sd = math.sqrt(self._m2 / (self._n - 1))
+                self._sd = sd if sd > 0 else max(abs(self._mean) * 1e-3, 1e-12)
+            return self
+        z = (x - self._mean) / self._sd
+        if z > self.clip:
+            z = self.clip
+        elif z < -self.clip:
+            z = -self.clip
+        if self.direction != "down":
+            upper = self._upper + z - self.k
+            self._upper = upper if upper > 0.0 else 0.0
+        if self.direction != "up":
+            lower = self._lower - z - self.k
+            self._lower = lower if lower > 0.0 else 0.0
+        if self.statistic > self.h:
+            self._drift_detected = True
+            self.alarm_statistic = self.statistic
+            self._relearn()
+        return self
+
+    def segment(self) -> None:
+        """Start a new segment (e.g. a new model version): zero the sums, keep the reference.
+
+        Keeping the reference means a regression introduced by the new version is
+        measured against the version before it instead of being learned as normal.
+        """
+        self._upper = 0.0
+        self._lower = 0.0

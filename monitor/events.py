@@ -1,0 +1,349 @@
+"""Event schema, decoding and reject reasons.
+
+One record (a Kafka message value or a line of a JSONL log) holds either one JSON
+object (one event) or a JSON array (a batch of events). :func:`decode_record` turns a
+record into accepted :class:`Event` objects and :class:`Reject` entries; it never raises
+on bad input, so one malformed record can never stop a worker or a replay.
+
+Field names follow our own schema (docs/events.md) and, for the same facts, the
+OpenTelemetry GenAI semantic conventions (``gen_ai.request.model``,
+``gen_ai.usage.input_tokens``, ...), including the older ``gen_ai.system`` and
+``gen_ai.usage.prompt_tokens`` / ``completion_tokens`` names.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+KINDS = ("model_call", "tool_call", "feedback", "control")
+TOOL_STATUSES = ("ok", "error", "timeout", "blocked")
+CONTROL_ACTIONS = ("kill_switch", "resume", "rollback", "deploy")
+
+#: Every reason a record can be rejected for. A bounded set: it is a metric label.
+REJECT_REASONS = (
+    "empty",  # null value, blank line, or an empty batch
+    "too_large",  # over the configured size limit, not parsed at all
+    "not_utf8",  # bytes that are not UTF-8
+    "invalid_json",  # UTF-8 but not JSON
+    "not_object",  # JSON, but neither an object nor an array of objects
+    "schema",  # a field of the wrong type or out of its range
+    "missing_field",  # a field the event's kind requires is absent
+    "unknown_kind",  # no kind we know, and none inferable from gen_ai.operation.name
+)
+
+DEFAULT_MAX_RECORD_BYTES = 1_000_000
+
+#: gen_ai.operation.name values that describe a model call.
+_MODEL_OPERATIONS = frozenset(
+    {"chat", "text_completion", "generate_content", "completion", "embeddings", "create_agent", "invoke_agent"}
+)
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """An event, decoded straight from our JSON schema (docs/events.md).
+
+    After :func:`decode_record`, ``kind`` is always set, ``ts`` is epoch seconds (None
+    when absent), ``model`` is the requested model, and ``model_version`` the serving
+    version (falling back to the response model when the provider answered with
+    another model than the one requested). Unknown fields are ignored, so producers can
+    add attributes without breaking the monitor.
+    """
+
+    kind: str | None = None
+    event_id: str | None = None
+    ts: datetime | float | None = None
+    trace_id: str | None = None
+    session_id: str | None = None
+    caller: str | None = None
+    agent: str | None = None
+    # model_call
+    model: str | None = None
+    model_version: str | None = None
+    response_model: str | None = None
+    provider: str | None = None
+    input_text: str | None = None
+    output_text: str | None = None
+    input_hash: str | None = None
+    output_hash: str | None = None
+    context: list[str] | None = None
+    embedding: list[float] | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    error_type: str | None = None
+    mean_logprob: float | None = None
+    logprobs: list[float] | None = None
+    # tool_call
+    tool: str | None = None
+    status: str | None = None
+    args_hash: str | None = None
+    result: Any = None
+    # feedback
+    target_event_id: str | None = None
+    score: float | None = None
+    label: str | None = None
+    # control
+    action: str | None = None
+    target_agent: str | None = None
+    target_model: str | None = None
+
+
+class _OtelEvent(Event, kw_only=True):
+    """An event that also uses OpenTelemetry GenAI attribute names (decoded on a slower path)."""
+
+    otel_operation: str | None = msgspec.field(default=None, name="gen_ai.operation.name")
+    otel_request_model: str | None = msgspec.field(default=None, name="gen_ai.request.model")
+    otel_response_model: str | None = msgspec.field(default=None, name="gen_ai.response.model")
+    otel_provider: str | None = msgspec.field(default=None, name="gen_ai.provider.name")
+    otel_system: str | None = msgspec.field(default=None, name="gen_ai.system")
+    otel_input_tokens: int | None = msgspec.field(default=None, name="gen_ai.usage.input_tokens")
+    otel_output_tokens: int | None = msgspec.field(default=None, name="gen_ai.usage.output_tokens")
+    otel_prompt_tokens: int | None = msgspec.field(default=None, name="gen_ai.usage.prompt_tokens")
+    otel_completion_tokens: int | None = msgspec.field(default=None, name="gen_ai.usage.completion_tokens")
+    otel_finish_reasons: list[str] | None = msgspec.field(default=None, name="gen_ai.response.finish_reasons")
+    otel_tool_name: str | None = msgspec.field(default=None, name="gen_ai.tool.name")
+    otel_agent_name: str | None = msgspec.field(default=None, name="gen_ai.agent.name")
+    otel_conversation_id: str | None = msgspec.field(default=None, name="gen_ai.conversation.id")
+    otel_response_id: str | None = msgspec.field(default=None, name="gen_ai.response.id")
+    otel_error_type: str | None = msgspec.field(default=None, name="error.type")
+
+
+class Reject(msgspec.Struct, kw_only=True):
+    """A record, or one element of a batch, that was not accepted.
+
+    ``detail`` says what was wrong in words a user can act on; it names fields and
+    types, never field values. ``index`` is the position in a batch (None for a
+    single-event record).
+    """
+
+    reason: str
+    detail: str
+    index: int | None = None
+
+
+class SchemaError(ValueError):
+    """A decoded object that breaks the schema; carries the reject reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+_event_decoder = msgspec.json.Decoder(Event)
+_otel_decoder = msgspec.json.Decoder(_OtelEvent)
+_batch_decoder = msgspec.json.Decoder(list[Event])
+_raw_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_any_decoder = msgspec.json.Decoder()
+
+
+def _uses_otel_names(raw: bytes) -> bool:
+    return b'"gen_ai.' in raw or b'"error.type"' in raw
+
+
+def parse_ts(value: str | float | datetime | None) -> float | None:
+    """RFC 3339 string (or datetime) or epoch seconds -> epoch seconds (UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise SchemaError("schema", "ts: epoch seconds must be a finite, non-negative number")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise SchemaError("schema", "ts: not an RFC 3339 timestamp or epoch seconds") from None
+    if value.tzinfo is None:
+        raise SchemaError("schema", "ts: RFC 3339 timestamp without a UTC offset")
+    return value.timestamp()
+
+
+def _apply_otel(event: _OtelEvent) -> None:
+    """Map OpenTelemetry GenAI attribute names onto ours (ours win where both are given)."""
+    if event.kind is None:
+        operation = event.otel_operation
+        if operation == "execute_tool":
+            event.kind = "tool_call"
+        elif operation in _MODEL_OPERATIONS:
+            event.kind = "model_call"
+        elif operation is not None:
+            raise SchemaError("unknown_kind", "gen_ai.operation.name: not a model or tool operation")
+    event.model = event.model or event.otel_request_model or event.otel_response_model
+    event.response_model = event.response_model or event.otel_response_model
+    event.provider = event.provider or event.otel_provider or event.otel_system
+    event.event_id = event.event_id or event.otel_response_id
+    event.session_id = event.session_id or event.otel_conversation_id
+    event.agent = event.agent or event.otel_agent_name
+    event.tool = event.tool or event.otel_tool_name
+    event.error_type = event.error_type or event.otel_error_type
+    if event.input_tokens is None:
+        event.input_tokens = event.otel_input_tokens if event.otel_input_tokens is not None else event.otel_prompt_tokens
+    if event.output_tokens is None:
+        event.output_tokens = event.otel_output_tokens if event.otel_output_tokens is not None else event.otel_completion_tokens
+    if event.finish_reason is None and event.otel_finish_reasons:
+        event.finish_reason = event.otel_finish_reasons[0]
+
+
+def normalise(event: Event) -> Event:
+    """Validate a decoded event against its kind, in place; raises :class:`SchemaError`."""
+    if isinstance(event, _OtelEvent):
+        _apply_otel(event)
+    kind = event.kind
+    if kind is None:
+        raise SchemaError("missing_field", "kind: absent, and no gen_ai.operation.name to infer it from")
+    if kind not in KINDS:
+        raise SchemaError("unknown_kind", f"kind: not one of {', '.join(KINDS)}")
+    ts = event.ts
+    if ts is not None and ts.__class__ is not float:
+        event.ts = parse_ts(ts)
+    elif ts is not None and not (ts >= 0 and ts != math.inf):
+        raise SchemaError("schema", "ts: epoch seconds must be a finite, non-negative number")
+    if event.model_version is None and event.response_model is not None and event.response_model != event.model:
+        event.model_version = event.response_model
+    if event.mean_logprob is None and event.logprobs:
+        event.mean_logprob = sum(event.logprobs) / len(event.logprobs)
+    if event.mean_logprob is not None and not event.mean_logprob <= 0:
+        raise SchemaError("schema", "mean_logprob: log-probabilities are <= 0")
+    if event.latency_ms is not None and not (event.latency_ms >= 0 and event.latency_ms != math.inf):
+        raise SchemaError("schema", "latency_ms: must be a finite, non-negative number")
+    if event.ttft_ms is not None and not (event.ttft_ms >= 0 and event.ttft_ms != math.inf):
+        raise SchemaError("schema", "ttft_ms: must be a finite, non-negative number")
+    if event.input_tokens is not None and event.input_tokens < 0:
+        raise SchemaError("schema", "input_tokens: must be >= 0")
+    if event.output_tokens is not None and event.output_tokens < 0:
+        raise SchemaError("schema", "output_tokens: must be >= 0")
+    if kind == "model_call":
+        if event.model is None:
+            raise SchemaError("missing_field", "model: required for a model_call (or gen_ai.request.model)")
+    elif kind == "tool_call":
+        if event.tool is None:
+            raise SchemaError("missing_field", "tool: required for a tool_call (or gen_ai.tool.name)")
+        if event.status is None:
+            raise SchemaError("missing_field", "status: required for a tool_call")
+        if event.status not in TOOL_STATUSES:
+            raise SchemaError("schema", f"status: not one of {', '.join(TOOL_STATUSES)}")
+    elif kind == "feedback":
+        if event.target_event_id is None:
+            raise SchemaError("missing_field", "target_event_id: required for feedback")
+        if event.score is None and event.label is None:
+            raise SchemaError("missing_field", "score or label: feedback needs one")
+        if event.score is not None and not 0.0 <= event.score <= 1.0:
+            raise SchemaError("schema", "score: must lie in [0, 1]")
+    elif kind == "control":
+        if event.action is None:
+            raise SchemaError("missing_field", "action: required for a control event")
+        if event.action not in CONTROL_ACTIONS:
+            raise SchemaError("schema", f"action: not one of {', '.join(CONTROL_ACTIONS)}")
+    return event
+
+
+def _classify_decode_error(raw: bytes, error: msgspec.DecodeError) -> Reject:
+    message = str(error)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Reject(reason="not_utf8", detail="the record is not valid UTF-8")
+    if isinstance(error, msgspec.ValidationError):
+        return Reject(reason="schema", detail=_strip_values(message))
+    return Reject(reason="invalid_json", detail=_strip_values(message))
+
+
+def _strip_values(message: str) -> str:
+    # msgspec messages name types and paths (e.g. "Expected `str`, got `int` - at `$.model`"),
+    # never the offending value, so they are safe to log and keep.
+    return message[:200]
+
+
+def _decode_object(raw: bytes, index: int | None) -> Event | Reject:
+    decoder = _otel_decoder if _uses_otel_names(raw) else _event_decoder
+    try:
+        event = decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        if raw.lstrip()[:1] != b"{":
+            return Reject(reason="not_object", detail="expected a JSON object or an array of objects", index=index)
+        return Reject(reason="schema", detail=_strip_values(str(error)), index=index)
+    except msgspec.DecodeError as error:
+        reject = _classify_decode_error(raw, error)
+        reject.index = index
+        return reject
+    except UnicodeDecodeError:
+        return Reject(reason="not_utf8", detail="a string in the event is not valid UTF-8", index=index)
+    try:
+        return normalise(event)
+    except SchemaError as error:
+        return Reject(reason=error.reason, detail=str(error), index=index)
+
+
+def _decode_batch(raw: bytes) -> tuple[list[Event], list[Reject]]:
+    if not _uses_otel_names(raw):
+        try:
+            events = _batch_decoder.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            events = None  # some element is bad: decode element by element below
+        if events is not None:
+            if not events:
+                return [], [Reject(reason="empty", detail="empty batch")]
+            try:
+                return [normalise(event) for event in events], []
+            except SchemaError:
+                pass
+    try:
+        elements = _raw_batch_decoder.decode(raw)
+    except msgspec.DecodeError as error:
+        return [], [_classify_decode_error(raw, error)]
+    except UnicodeDecodeError:
+        return [], [Reject(reason="not_utf8", detail="the record is not valid UTF-8")]
+    if not elements:
+        return [], [Reject(reason="empty", detail="empty batch")]
+    events: list[Event] = []
+    rejects: list[Reject] = []
+    for index, element in enumerate(elements):
+        result = _decode_object(bytes(element), index)
+        if isinstance(result, Reject):
+            rejects.append(result)
+        else:
+            events.append(result)
+    return events, rejects
+
+
+def decode_record(raw: bytes | str | None, *, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[list[Event], list[Reject]]:
+    """Decode one record (an object or a batch array) into events and rejects.
+
+    Never raises on bad input: each element of a batch is accepted or rejected on its
+    own, so a batch mixing good and bad events loses none of the good ones.
+
+    >>> events, rejects = decode_record(b'[{"kind": "tool_call", "tool": "search", "status": "ok"}, {"kind": "nope"}]')
+    >>> [e.tool for e in events], [(r.reason, r.index) for r in rejects]
+    (['search'], [('unknown_kind', 1)])
+    """
+    if raw is None:
+        return [], [Reject(reason="empty", detail="null record value")]
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > max_bytes:
+        return [], [Reject(reason="too_large", detail=f"{len(raw)} bytes, over the limit of {max_bytes}")]
+    head = raw.lstrip()[:1]
+    if head == b"{":
+        result = _decode_object(raw, None)
+        if isinstance(result, Reject):
+            return [], [result]
+        return [result], []
+    if head == b"[":
+        return _decode_batch(raw)
+    if not head:
+        return [], [Reject(reason="empty", detail="blank record")]
+    try:
+        _any_decoder.decode(raw)
+    except msgspec.DecodeError as error:
+        return [], [_classify_decode_error(raw, error)]
+    except UnicodeDecodeError:
+        return [], [Reject(reason="not_utf8", detail="the record is not valid UTF-8")]
+    if raw.strip() == b"null":
+        return [], [Reject(reason="empty", detail="null record value")]
+    return [], [Reject(reason="not_object", detail="expected a JSON object or an array of objects")]

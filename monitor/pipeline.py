@@ -1,0 +1,407 @@
+"""The monitoring pipeline: event -> per-event signals -> keyed detectors -> findings.
+
+I/O-free and driver-agnostic: the faust worker and the offline replay feed it the same
+way, so a threshold tuned on history is exactly the one deployed. It imports no Kafka
+client, no faust and no prometheus_client; drivers read its counters and streams.
+
+State is O(keys): one small detector per (signal, detector, key), where key labels come
+from bounded sets (:class:`monitor.keys.KeyCap`), plus a bounded table of sessions.
+Streams of one key are grouped (:class:`_KeyStreams`) so that an event costs one
+lookup however many detectors it feeds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from monitor.events import Event, Reject, decode_record
+from monitor.findings import Finding, make_finding
+from monitor.keys import OTHER, KeyCap
+from monitor.signals import MODEL_VERSION
+from monitor.signals.agent_loop import SessionTracker
+from monitor.signals.audit_gap import audit_gap_signal
+from monitor.signals.error_rate import error_signal
+from monitor.signals.feedback import feedback_signal
+from monitor.signals.hallucination import hallucination_signal
+from monitor.signals.kill_switch import KillSwitchState
+from monitor.signals.latency import latency_signal, log_seconds
+from monitor.signals.refusal import refusal_signal
+from monitor.signals.tool_failure import tool_failure_signal
+from monitor.signals.tool_scope import Boundaries, tool_scope_signal
+from monitor.thresholds import Thresholds
+
+_SUMMARIES = {
+    ("refusal", "rate"): "Refusal rate rose above its reference for this model.",
+    ("hallucination", "rate"): "Share of answers failing a hallucination proxy rose above its reference.",
+    ("tool_failure", "rate"): "Tool failure rate rose above its reference for this agent and tool.",
+    ("error_rate", "rate"): "Provider error rate rose above its reference for this model.",
+    ("audit_gap", "rate"): "Share of events missing required audit fields rose above its target.",
+    ("feedback", "rate"): "Share of negative feedback rose above its reference.",
+    ("latency", "seconds"): "Model latency shifted away from its reference.",
+    ("latency", "per_token_seconds"): "Model latency per output token shifted away from its reference.",
+}
+
+
+class _Stream:
+    """One detector on one keyed stream, with its count for the minimum-sample floor."""
+
+    __slots__ = ("signal", "detector_name", "detector", "count", "findings")
+
+    def __init__(self, signal: str, detector_name: str, detector) -> None:
+        self.signal = signal
+        self.detector_name = detector_name
+        self.detector = detector
+        self.count = 0
+        self.findings = 0
+
+
+class _KeyStreams:
+    """All streams of one key (a model, an agent, or an agent's tool), created on first use."""
+
+    __slots__ = ("key", "streams")
+
+    def __init__(self, key: dict[str, str]) -> None:
+        self.key = key
+        self.streams: dict[tuple[str, str], _Stream] = {}
+
+
+@dataclass
+class EventResult:
+    event: Event
+    signals: dict
+    findings: list[Finding]
+
+
+@dataclass
+class RecordResult:
+    results: list[EventResult] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for result in self.results for finding in result.findings]
+
+
+class Pipeline:
+    """Runs every signal and detector over events, one at a time, in the order given.
+
+    Parameters
+    ----------
+    thresholds
+        The loaded ``alerts/thresholds.yaml``.
+    boundaries
+        Agents' tool boundaries; without them ``tool_scope`` reports ``no_boundary``.
+    """
+
+    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None):
+        self.thresholds = thresholds
+        self.boundaries = boundaries if boundaries is not None else Boundaries()
+        self.keys = KeyCap(thresholds.max_values_per_label)
+        signals = thresholds.signals
+        self._cfg = signals
+        self._refusal_flag = signals["refusal"].options["flag_score"]
+        hallucination = signals["hallucination"].options
+        self._min_mean_logprob = hallucination["min_mean_logprob"]
+        self._min_context_support = hallucination["min_context_support"]
+        self._flag_truncation = hallucination["flag_truncation"]
+        self._per_token_min = signals["latency"].options["per_token_min_output_tokens"]
+        self._feedback = signals["feedback"].options
+        self._scope_cooldown = signals["tool_scope"].options["cooldown_seconds"]
+        loop = signals["agent_loop"].options
+        self.sessions = SessionTracker(
+            max_repeats=loop["max_repeats"],
+            max_calls_per_session=loop["max_calls_per_session"],
+            session_idle_seconds=loop["session_idle_seconds"],
+            max_sessions=loop["max_sessions"],
+        )
+        self.kill_switch = KillSwitchState(grace_seconds=signals["kill_switch"].options["grace_seconds"])
+        self._keyed: dict[tuple, _KeyStreams] = {}
+        self._by_raw_name: dict[tuple, _KeyStreams] = {}
+        self._versions: dict[str, str] = {}
+        self._last_alerted: dict[tuple, float] = {}
+        self.clock = 0.0
+        self.events_by_kind: Counter[str] = Counter()
+        self.rejects_by_reason: Counter[str] = Counter()
+        self.findings_by_signal: Counter[str] = Counter()
+        self.blocked_tool_calls: Counter[tuple[str, str]] = Counter()
+
+    # -- entry points -------------------------------------------------------------
+
+    def process_record(self, raw: bytes | str | None) -> RecordResult:
+        """Decode one record (object or batch) and process every accepted event."""
+        events, rejects = decode_record(raw, max_bytes=self.thresholds.max_record_bytes)
+        for reject in rejects:
+            self.rejects_by_reason[reject.reason] += 1
+        return RecordResult([self.process(event) for event in events], rejects)
+
+    def count_reject(self, reason: str) -> None:
+        """Count a record a driver rejected before or while decoding."""
+        self.rejects_by_reason[reason] += 1
+
+    def process(self, event: Event) -> EventResult:
+        """Signals and findings for one accepted event."""
+        ts = event.ts
+        if ts is None:
+            ts = self.clock
+        elif ts > self.clock:
+            self.clock = ts
+        self.events_by_kind[event.kind] += 1
+        findings: list[Finding] = []
+        signals: dict = {}
+        kind = event.kind
+        if kind == "model_call":
+            self._model_call(event, ts, signals, findings)
+        elif kind == "tool_call":
+            self._tool_call(event, ts, signals, findings)
+        elif kind == "feedback":
+            self._feedback_event(event, signals, findings)
+        else:
+            self._control(event, ts, signals, findings)
+        audit = audit_gap_signal(event)
+        signals["audit_gap"] = audit
+        self._observe(self._key_streams("agent", event.agent), "audit_gap", "rate", audit["flag"], event, findings)
+        if findings:
+            for finding in findings:
+                self.findings_by_signal[finding.signal] += 1
+        return EventResult(event, signals, findings)
+
+    def streams(self) -> Iterator[tuple[str, str, dict[str, str], object, int]]:
+        """(signal, detector, key, detector object, events seen) for every live stream."""
+        for keyed in self._keyed.values():
+            for stream in keyed.streams.values():
+                yield stream.signal, stream.detector_name, keyed.key, stream.detector, stream.count
+
+    # -- per kind -------------------------------------------------------------------
+
+    def _model_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
+        keyed = self._key_streams("model", event.model)
+        if event.model_version is not None:
+            self._track_version(keyed, event.model_version, event, findings)
+        self._check_halted(event, ts, signals, findings)
+        refusal = refusal_signal(event.output_text, self._refusal_flag)
+        if refusal is not None:
+            signals["refusal"] = refusal
+            self._observe(keyed, "refusal", "rate", refusal["flag"], event, findings)
+        if event.mean_logprob is not None or event.context or event.finish_reason is not None:
+            hallucination = hallucination_signal(
+                mean_logprob=event.mean_logprob,
+                output_text=event.output_text,
+                context=event.context,
+                finish_reason=event.finish_reason,
+                min_mean_logprob=self._min_mean_logprob,
+                min_context_support=self._min_context_support,
+                flag_truncation=self._flag_truncation,
+            )
+            if hallucination is not None:
+                signals["hallucination"] = hallucination
+                self._observe(keyed, "hallucination", "rate", hallucination["flag"], event, findings)
+        latency = latency_signal(event.latency_ms, event.output_tokens, per_token_min_output_tokens=self._per_token_min)
+        if latency is not None:
+            signals["latency"] = latency
+            self._observe(keyed, "latency", "seconds", log_seconds(latency["seconds"]), event, findings)
+            per_token = latency["per_token_seconds"]
+            if per_token is not None:
+                self._observe(keyed, "latency", "per_token_seconds", log_seconds(per_token * 1000.0), event, findings)
+        error = error_signal(event.error_type)
+        signals["error_rate"] = error
+        self._observe(keyed, "error_rate", "rate", error["flag"], event, findings)
+
+    def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
+        keyed = self._key_streams("tool", event.tool, agent=event.agent)
+        self._check_halted(event, ts, signals, findings)
+        failure = tool_failure_signal(event.status, event.result)
+        if failure is not None:
+            signals["tool_failure"] = failure
+            self._observe(keyed, "tool_failure", "rate", failure["flag"], event, findings)
+        scope = tool_scope_signal(self.boundaries, event.agent, event.tool, event.status)
+        signals["tool_scope"] = scope
+        if scope["blocked"]:
+            self.blocked_tool_calls[(keyed.key["agent"], keyed.key["tool"])] += 1
+        if scope["flag"] and self._cooled_down(("tool_scope", keyed.key["agent"], keyed.key["tool"]), ts, self._scope_cooldown):
+            findings.append(
+                make_finding(
+                    signal="tool_scope",
+                    detector="violation",
+                    severity=self._cfg["tool_scope"].severity,
+                    key=keyed.key,
+                    event=event,
+                    statistic=1.0,
+                    threshold=1.0,
+                    summary="An agent called a tool outside its documented boundary.",
+                    details={"verdict": scope["verdict"]},
+                )
+            )
+        session = event.session_id or event.trace_id
+        if session is not None:
+            boundary = self.boundaries.get(event.agent)
+            budget = boundary.max_calls_per_session if boundary is not None else None
+            loop = self.sessions.observe(session, event.tool, event.args_hash, ts, budget)
+            signals["agent_loop"] = loop
+            if loop["flag"]:
+                self._loop_finding(loop, budget, keyed, session, event, findings)
+
+    def _loop_finding(self, loop: dict, budget: int | None, keyed: _KeyStreams, session: str, event: Event, findings: list[Finding]) -> None:
+        repeated = loop["reason"] == "repeated_call"
+        findings.append(
+            make_finding(
+                signal="agent_loop",
+                detector=loop["reason"],
+                severity=self._cfg["agent_loop"].severity,
+                key={"agent": keyed.key["agent"]},
+                event=event,
+                statistic=loop["repeats"] if repeated else loop["calls"],
+                threshold=self.sessions.max_repeats if repeated else (budget or self.sessions.max_calls_per_session),
+                summary="An agent session repeated the same tool call past its limit."
+                if repeated
+                else "An agent session exceeded its call budget.",
+                details={"session_id": session, "tool": keyed.key["tool"]},
+            )
+        )
+
+    def _feedback_event(self, event: Event, signals: dict, findings: list[Finding]) -> None:
+        options = self._feedback
+        feedback = feedback_signal(
+            event.score, event.label, negative_below=options["negative_below"], negative_labels=options["negative_labels"]
+        )
+        signals["feedback"] = feedback
+        keyed = self._key_streams("model", event.model) if event.model is not None else self._key_streams("agent", event.agent)
+        self._observe(keyed, "feedback", "rate", feedback["flag"], event, findings)
+
+    def _control(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
+        action = event.action
+        agent = self.keys.value("agent", event.target_agent) if event.target_agent else None
+        model = self.keys.value("model", event.target_model) if event.target_model else None
+        self.kill_switch.apply(action, agent, model, ts)
+        signals["kill_switch"] = {"action": action}
+        if action == "kill_switch":
+            key = {name: value for name, value in (("agent", agent), ("model", model)) if value is not None}
+            findings.append(
+                make_finding(
+                    signal="kill_switch",
+                    detector="engaged",
+                    severity="warning",
+                    key=key,
+                    event=event,
+                    statistic=1.0,
+                    threshold=1.0,
+                    summary="A kill switch was engaged.",
+                )
+            )
+        elif action in ("deploy", "rollback") and event.target_model and event.model_version:
+            self._track_version(self._key_streams("model", event.target_model), event.model_version, event, findings)
+
+    # -- shared mechanics -------------------------------------------------------------
+
+    def _key_streams(self, label: str, raw: str | None, agent: str | None = None) -> _KeyStreams:
+        """The streams of one key; ``tool`` keys also carry their agent."""
+        cache_key = (label, raw, agent)
+        keyed = self._by_raw_name.get(cache_key)
+        if keyed is not None:
+            return keyed
+        value = self.keys.value(label, raw)
+        if label == "tool":
+            agent_value = self.keys.value("agent", agent)
+            key = {"agent": agent_value, "tool": value}
+            overflow = OTHER in (value, agent_value)
+        else:
+            key = {label: value}
+            overflow = value == OTHER
+        canonical = tuple(key.items())
+        keyed = self._keyed.get(canonical)
+        if keyed is None:
+            keyed = self._keyed[canonical] = _KeyStreams(key)
+        if not overflow:  # names folded into "other" are not cached: that cache would be unbounded
+            self._by_raw_name[cache_key] = keyed
+        return keyed
+
+    def _observe(self, keyed: _KeyStreams, signal: str, detector_name: str, value: float, event: Event, findings: list[Finding]) -> None:
+        stream = keyed.streams.get((signal, detector_name))
+        if stream is None:
+            stream = keyed.streams[(signal, detector_name)] = _Stream(signal, detector_name, self._cfg[signal].detector.build())
+        stream.count += 1
+        detector = stream.detector
+        detector.update(value)
+        if detector.drift_detected:
+            self._detector_finding(keyed, stream, event, findings)
+
+    def _detector_finding(self, keyed: _KeyStreams, stream: _Stream, event: Event, findings: list[Finding]) -> None:
+        cfg = self._cfg[stream.signal]
+        if stream.count < cfg.min_samples:
+            return
+        stream.findings += 1
+        detector = stream.detector
+        findings.append(
+            make_finding(
+                signal=stream.signal,
+                detector=stream.detector_name,
+                severity=cfg.severity,
+                key=keyed.key,
+                event=event,
+                statistic=detector.alarm_statistic,
+                threshold=detector.threshold,
+                summary=_SUMMARIES[(stream.signal, stream.detector_name)],
+                details={"events": stream.count},
+            )
+        )
+
+    def _track_version(self, keyed: _KeyStreams, raw_version: str, event: Event, findings: list[Finding]) -> None:
+        model = keyed.key["model"]
+        previous = self._versions.get(model)
+        if previous == raw_version:
+            return
+        version = self.keys.value("model_version", raw_version)
+        if previous == version:
+            return
+        self._versions[model] = version
+        if previous is None:
+            return
+        for stream in keyed.streams.values():
+            stream.detector.segment()
+        findings.append(
+            make_finding(
+                signal=MODEL_VERSION,
+                detector="change",
+                severity="info",
+                key={"model": model, "model_version": version},
+                event=event,
+                statistic=0.0,
+                threshold=0.0,
+                summary="The serving model version changed; detectors for this model start a new segment.",
+                details={"previous_version": previous},
+                kind="annotation",
+            )
+        )
+
+    def _check_halted(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
+        if not self.kill_switch.any_halted:
+            return
+        agent = self.keys.value("agent", event.agent) if event.agent else None
+        model = self.keys.value("model", event.model) if event.model else None
+        halted = self.kill_switch.call_after_halt(agent, model, ts)
+        if halted is None:
+            return
+        signals["kill_switch"] = halted
+        grace = self.kill_switch.grace_seconds
+        if halted["flag"] and self._cooled_down(("kill_switch", agent, model), ts, grace):
+            key = {name: value for name, value in (("agent", agent), ("model", model)) if value is not None}
+            findings.append(
+                make_finding(
+                    signal="kill_switch",
+                    detector="call_after_halt",
+                    severity=self._cfg["kill_switch"].severity,
+                    key=key,
+                    event=event,
+                    statistic=halted["seconds_after_halt"],
+                    threshold=grace,
+                    summary="A halted agent or model was called after the kill-switch grace period.",
+                )
+            )
+
+    def _cooled_down(self, key: tuple, ts: float, seconds: float) -> bool:
+        last = self._last_alerted.get(key)
+        if last is not None and ts - last < seconds:
+            return False
+        self._last_alerted[key] = ts
+        return True

@@ -1,0 +1,22 @@
+"""Per-event failure signals: pure functions of one event plus small per-key state.
+
+The names below are a public vocabulary: they appear in findings, metrics,
+``alerts/thresholds.yaml`` and alert rules. Each module's docstring says what its
+signal proxies and why.
+"""
+
+SIGNALS = {
+    "refusal": "the model declined, fully or in part, to do what it was asked",
+    "hallucination": "cheap proxies of an unsupported answer: low token confidence, answer not supported by the retrieved context, truncation",
+    "tool_failure": "a tool call that failed: error or timeout status, or status ok with an error in its result",
+    "tool_scope": "a tool call outside the agent's documented tool boundary (Controls 2 and 7)",
+    "agent_loop": "a runaway agent: the same call repeated in one session, or a session over its call budget",
+    "latency": "model latency per call and per output token (a slower provider vs longer answers)",
+    "error_rate": "provider errors per model: rate limits, 5xx, timeouts",
+    "audit_gap": "an event missing a field the audit trail needs (Control 3)",
+    "kill_switch": "kill-switch control events, and any call by a halted agent after the grace period (Control 1)",
+    "feedback": "negative user or evaluation feedback (Control 8)",
+}
+
+#: Not a failure signal: a serving model version change is an annotation that segments detectors.
+MODEL_VERSION = "model_version"

@@ -1,0 +1,36 @@
+"""Provider errors per model: rate limits, server errors, timeouts.
+
+Proxies: a provider incident or quota exhaustion. These calls may be retried and
+succeed eventually, so request-level 5xx dashboards of the application stay green
+while users wait or get degraded fallbacks. The error class is a bounded label.
+"""
+
+from __future__ import annotations
+
+ERROR_CLASSES = ("rate_limit", "server_error", "timeout", "client_error", "content_filter", "other")
+
+
+def classify_error(error_type: str) -> str:
+    """Map a free-form ``error_type`` onto a bounded class.
+
+    >>> [classify_error(e) for e in ("429", "RateLimitError", "503", "ReadTimeout", "400", "content_filter", "weird")]
+    ['rate_limit', 'rate_limit', 'server_error', 'timeout', 'client_error', 'content_filter', 'other']
+    """
+    lowered = error_type.lower()
+    if "429" in lowered or "rate" in lowered or "quota" in lowered or "throttl" in lowered:
+        return "rate_limit"
+    if "timeout" in lowered or "timed out" in lowered or "deadline" in lowered:
+        return "timeout"
+    if "content" in lowered and ("filter" in lowered or "policy" in lowered):
+        return "content_filter"
+    if lowered[:1] == "5" and lowered[:3].isdigit() or "server" in lowered or "overload" in lowered or "unavailable" in lowered or "internal" in lowered:
+        return "server_error"
+    if lowered[:1] == "4" and lowered[:3].isdigit() or "invalid" in lowered or "bad request" in lowered or "auth" in lowered:
+        return "client_error"
+    return "other"
+
+
+def error_signal(error_type: str | None) -> dict:
+    if error_type is None:
+        return {"flag": False, "error_class": None}
+    return {"flag": True, "error_class": classify_error(error_type)}

@@ -1,0 +1,110 @@
+"""Hallucination proxies: cheap evidence that an answer may not be grounded.
+
+Each proxy is computed only when its input is present on the event:
+
+* low confidence: the mean token log-probability is below a floor (models that are
+  unsure of their tokens hallucinate more; Kadavath et al. 2022, Manakul et al. 2023);
+* unsupported by context: in a retrieval-augmented call, the share of the answer's
+  content words (words of 4+ letters, and numbers) that occur in the retrieved
+  passages is below a floor. Lexical and crude, but free: invented names and
+  figures are exactly the words a grounded answer would have copied from its sources;
+* truncation: ``finish_reason == "length"``: the answer was cut off, so whatever it
+  claims is incomplete.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import lru_cache
+
+_STEM_CHARS = 6
+_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation if c not in "'-"})
+_STOPWORDS = frozenset(
+    "that this with from have were what when where which while will would there their them they then than "
+    "these those been being into your yours about also some more most such only very just over under each "
+    "other because could should does doing done here many much same both before after again once does "
+    "can't cannot won't don't it's i'm you're we're".split()
+)
+CONTEXT_SCAN_CHARS = 8000
+OUTPUT_SCAN_CHARS = 3000
+
+
+def _content_stems(text: str) -> frozenset[str]:
+    """Words of 4+ characters and numbers, cut to their first 6 characters (a crude stem)."""
+    return frozenset(
+        word[:_STEM_CHARS]
+        for word in text.lower().translate(_PUNCTUATION).split()
+        if (len(word) > 3 or word.isdigit()) and word not in _STOPWORDS
+    )
+
+
+# Retrieval returns the same passages again and again: their stems are worth caching.
+_passage_stems = lru_cache(maxsize=8192)(_content_stems)
+
+
+def context_support(output_text: str, context: list[str]) -> float | None:
+    """Share of the answer's content words found in the context, or None if it has none.
+
+    >>> context_support("Canberra is the capital of Australia.", ["Canberra became the capital of Australia in 1913."])
+    1.0
+    >>> context_support("Sydney hosts parliament since 1901.", ["Canberra became the capital of Australia in 1913."])
+    0.0
+    """
+    answer = _content_stems(output_text[:OUTPUT_SCAN_CHARS])
+    if not answer:
+        return None
+    remaining = CONTEXT_SCAN_CHARS
+    supported = set()
+    for passage in context:
+        supported |= answer & _passage_stems(passage[:remaining])
+        remaining -= len(passage)
+        if remaining <= 0:
+            break
+    return round(len(supported) / len(answer), 4)
+
+
+def hallucination_signal(
+    *,
+    mean_logprob: float | None,
+    output_text: str | None,
+    context: list[str] | None,
+    finish_reason: str | None,
+    min_mean_logprob: float,
+    min_context_support: float,
+    flag_truncation: bool,
+) -> dict | None:
+    """Proxy components, a combined ``score`` in [0, 1] and a ``flag``; None without inputs.
+
+    Each component scores 0.5 at its floor and 1.0 at twice as far past it; the score
+    is the largest component, and the flag is set when any component passes its floor.
+    """
+    result: dict = {}
+    score = 0.0
+    flag = False
+    if mean_logprob is not None:
+        component = min(1.0, mean_logprob / (2.0 * min_mean_logprob)) if min_mean_logprob < 0 else 0.0
+        low = mean_logprob < min_mean_logprob
+        result["mean_logprob"] = mean_logprob
+        result["low_confidence"] = low
+        score = max(score, component)
+        flag = flag or low
+    if context and output_text:
+        support = context_support(output_text, context)
+        if support is not None:
+            component = max(0.0, min(1.0, 1.0 - support / (2.0 * min_context_support))) if min_context_support > 0 else 0.0
+            unsupported = support < min_context_support
+            result["context_support"] = support
+            result["unsupported"] = unsupported
+            score = max(score, component)
+            flag = flag or unsupported
+    if finish_reason is not None:
+        truncated = finish_reason == "length"
+        result["truncated"] = truncated
+        if truncated and flag_truncation:
+            score = max(score, 0.5)
+            flag = True
+    if not result:
+        return None
+    result["score"] = round(score, 4)
+    result["flag"] = flag
+    return result

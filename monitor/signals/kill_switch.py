@@ -1,0 +1,48 @@
+"""Kill switch: halt events, and calls by a halted agent or model (Control 1).
+
+Proxies: whether the kill switch works. Control 1 asks that one command halts an agent
+and that the halt is confirmed within 60 seconds; a call by that agent after the grace
+period means the switch did not hold, which is critical. The engagement itself is a
+finding too, so that the people on call see it next to the signals that caused it.
+"""
+
+from __future__ import annotations
+
+
+class KillSwitchState:
+    """Which agents and models are halted, and since when (event time)."""
+
+    def __init__(self, *, grace_seconds: float):
+        self.grace_seconds = grace_seconds
+        self._halted_agents: dict[str, float] = {}
+        self._halted_models: dict[str, float] = {}
+
+    @property
+    def any_halted(self) -> bool:
+        return bool(self._halted_agents or self._halted_models)
+
+    def apply(self, action: str, target_agent: str | None, target_model: str | None, ts: float) -> None:
+        if action == "kill_switch":
+            if target_agent is not None:
+                self._halted_agents[target_agent] = ts
+            if target_model is not None:
+                self._halted_models[target_model] = ts
+        elif action == "resume":
+            if target_agent is not None:
+                self._halted_agents.pop(target_agent, None)
+            if target_model is not None:
+                self._halted_models.pop(target_model, None)
+
+    def call_after_halt(self, agent: str | None, model: str | None, ts: float) -> dict | None:
+        """``{"flag": True, "seconds_after_halt"}`` for a call past the grace period, else None."""
+        halted_at = None
+        if agent is not None and agent in self._halted_agents:
+            halted_at = self._halted_agents[agent]
+        elif model is not None and model in self._halted_models:
+            halted_at = self._halted_models[model]
+        if halted_at is None:
+            return None
+        after = ts - halted_at
+        if after <= self.grace_seconds:
+            return {"flag": False, "seconds_after_halt": round(after, 3)}
+        return {"flag": True, "seconds_after_halt": round(after, 3)}

@@ -1,0 +1,190 @@
+"""Loading and validating ``alerts/thresholds.yaml``, the one source of every threshold.
+
+The worker's detectors, the replay, and (later) the generated alert rules and
+dashboards all read thresholds through :func:`load_thresholds`, so a value tuned on
+history is exactly the value deployed. An invalid file fails with a
+:class:`ThresholdsError` that names the file, the setting and the valid range.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.detectors import build_detector
+from monitor.signals import SIGNALS
+
+SEVERITIES = ("critical", "warning", "info")
+REPO_THRESHOLDS = Path(__file__).resolve().parent.parent / "alerts" / "thresholds.yaml"
+
+_ANY = (float("-inf"), float("inf"))
+_UNIT = (0.0, 1.0)
+_NON_NEGATIVE = (0.0, float("inf"))
+_POSITIVE_COUNT = (1, float("inf"))
+
+#: Signal-specific options (besides severity, min_samples, detector): name -> (type, (min, max)).
+SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
+    "refusal": {"flag_score": (float, _UNIT)},
+    "hallucination": {
+        "min_mean_logprob": (float, (float("-inf"), 0.0)),
+        "min_context_support": (float, _UNIT),
+        "flag_truncation": (bool, _ANY),
+    },
+    "tool_failure": {},
+    "tool_scope": {"cooldown_seconds": (float, _NON_NEGATIVE)},
+    "agent_loop": {
+        "max_repeats": (int, _POSITIVE_COUNT),
+        "max_calls_per_session": (int, _POSITIVE_COUNT),
+        "session_idle_seconds": (float, _NON_NEGATIVE),
+        "max_sessions": (int, _POSITIVE_COUNT),
+    },
+    "latency": {"per_token_min_output_tokens": (int, _POSITIVE_COUNT)},
+    "error_rate": {},
+    "audit_gap": {},
+    "kill_switch": {"grace_seconds": (float, _NON_NEGATIVE)},
+    "feedback": {"negative_below": (float, _UNIT), "negative_labels": (list, _ANY)},
+}
+SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback"})
+
+
+class ThresholdsError(ValueError):
+    """The thresholds file is missing, unreadable or invalid."""
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    method: str
+    params: dict[str, Any]
+
+    def build(self):
+        return build_detector(self.method, self.params)
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    severity: str
+    min_samples: int
+    detector: DetectorSpec | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    source: str
+    max_values_per_label: int
+    reorder_window: int
+    max_record_bytes: int
+    signals: dict[str, SignalConfig]
+
+
+def default_thresholds_path() -> Path:
+    """``$AIFM_THRESHOLDS`` if set, else the repository's ``alerts/thresholds.yaml``."""
+    env = os.environ.get("AIFM_THRESHOLDS")
+    return Path(env) if env else REPO_THRESHOLDS
+
+
+def load_thresholds(path: str | os.PathLike | None = None) -> Thresholds:
+    path = Path(path) if path is not None else default_thresholds_path()
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ThresholdsError(f"{path}: cannot read the thresholds file ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ThresholdsError(f"{path}: not valid YAML ({error})") from None
+    return parse_thresholds(document, source=str(path))
+
+
+def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Thresholds:
+    def fail(where: str, message: str) -> ThresholdsError:
+        return ThresholdsError(f"{source}: {where}: {message}")
+
+    if not isinstance(document, dict):
+        raise fail("top level", "expected a mapping with 'signals'")
+    _reject_unknown(document, {"version", "keys", "replay", "decode", "signals"}, "top level", fail)
+    keys = _mapping(document.get("keys", {}), "keys", fail)
+    max_values = _positive_int(keys.get("max_values_per_label", 200), "keys.max_values_per_label", fail)
+    replay = _mapping(document.get("replay", {}), "replay", fail)
+    reorder = _positive_int(replay.get("reorder_window", 10_000), "replay.reorder_window", fail)
+    decode = _mapping(document.get("decode", {}), "decode", fail)
+    max_bytes = _positive_int(decode.get("max_record_bytes", 1_000_000), "decode.max_record_bytes", fail)
+    raw_signals = _mapping(document.get("signals"), "signals", fail)
+    missing = [name for name in SIGNAL_OPTIONS if name not in raw_signals]
+    if missing:
+        raise fail("signals", f"missing {', '.join(missing)} (every signal needs its thresholds)")
+    signals = {}
+    for name, raw in raw_signals.items():
+        if name not in SIGNAL_OPTIONS:
+            raise fail(f"signals.{name}", f"unknown signal; known: {', '.join(SIGNALS)}")
+        signals[name] = _parse_signal(name, _mapping(raw, f"signals.{name}", fail), fail)
+    return Thresholds(
+        source=source,
+        max_values_per_label=max_values,
+        reorder_window=reorder,
+        max_record_bytes=max_bytes,
+        signals=signals,
+    )
+
+
+def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
+    where = f"signals.{name}"
+    options_spec = SIGNAL_OPTIONS[name]
+    allowed = {"severity", "min_samples", "detector", *options_spec}
+    _reject_unknown(raw, allowed, where, fail)
+    severity = raw.get("severity")
+    if severity not in SEVERITIES:
+        raise fail(f"{where}.severity", f"must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    min_samples = _positive_int(raw.get("min_samples", 1), f"{where}.min_samples", fail)
+    detector = None
+    if name in SIGNALS_WITH_DETECTOR:
+        detector = _parse_detector(raw.get("detector"), f"{where}.detector", fail)
+    elif "detector" in raw:
+        raise fail(f"{where}.detector", "this signal raises a finding per violation and takes no detector")
+    options = {}
+    for option, (kind, (low, high)) in options_spec.items():
+        if option not in raw:
+            raise fail(f"{where}.{option}", "missing")
+        value = raw[option]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise fail(f"{where}.{option}", f"expected {kind.__name__}, got {value!r}")
+        if kind in (int, float) and not low <= value <= high:
+            raise fail(f"{where}.{option}", f"must lie in [{low}, {high}], got {value!r}")
+        if kind is list:
+            value = [str(item).lower() for item in value]
+        options[option] = value
+    return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options)
+
+
+def _parse_detector(raw: Any, where: str, fail) -> DetectorSpec:
+    raw = _mapping(raw, where, fail)
+    params = dict(raw)
+    method = params.pop("method", None)
+    spec = DetectorSpec(method=method, params=params)
+    try:
+        spec.build()
+    except (TypeError, ValueError) as error:
+        raise fail(where, str(error)) from None
+    return spec
+
+
+def _mapping(value: Any, where: str, fail) -> dict:
+    if not isinstance(value, dict):
+        raise fail(where, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _positive_int(value: Any, where: str, fail) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise fail(where, f"expected an integer >= 1, got {value!r}")
+    return value
+
+
+def _reject_unknown(raw: dict, allowed: set[str], where: str, fail) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise fail(where, f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
