@@ -32,7 +32,7 @@ ALERT_NAMES = {
 }
 
 
-class Finding(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Finding(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     alert_id: str
     type: str  # "finding", or "annotation" for a model-version change (no alert)
     signal: str

@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import msgspec
+
 from monitor.events import Event, Reject, decode_record
 from monitor.findings import Finding, make_finding
 from monitor.keys import OTHER, KeyCap
@@ -57,18 +59,47 @@ class _Stream:
         self.findings = 0
 
 
+#: The streams each kind of key has: (signal, detector name, attribute of _KeyStreams).
+_STREAMS_BY_LABEL = {
+    "model": (
+        ("refusal", "rate", "refusal"),
+        ("hallucination", "rate", "hallucination"),
+        ("latency", "seconds", "latency"),
+        ("latency", "per_token_seconds", "latency_per_token"),
+        ("error_rate", "rate", "error_rate"),
+        ("feedback", "rate", "feedback"),
+    ),
+    "agent": (("audit_gap", "rate", "audit_gap"), ("feedback", "rate", "feedback")),
+    "tool": (("tool_failure", "rate", "tool_failure"),),
+}
+
+
 class _KeyStreams:
-    """All streams of one key (a model, an agent, or an agent's tool), created on first use."""
+    """All streams of one key (a model, an agent, or an agent's tool), as attributes.
 
-    __slots__ = ("key", "streams")
+    Attributes rather than a dict: an event reaches each of its detectors without a
+    lookup, which is most of what a detector update costs in Python.
+    """
 
-    def __init__(self, key: dict[str, str]) -> None:
+    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure")
+
+    def __init__(self, key: dict[str, str], label: str, signals: dict) -> None:
         self.key = key
-        self.streams: dict[tuple[str, str], _Stream] = {}
+        for attribute in self.__slots__[1:]:
+            setattr(self, attribute, None)
+        for signal, detector_name, attribute in _STREAMS_BY_LABEL[label]:
+            setattr(self, attribute, _Stream(signal, detector_name, signals[signal].detector.build()))
+
+    def all(self) -> Iterator[_Stream]:
+        for attribute in self.__slots__[1:]:
+            stream = getattr(self, attribute)
+            if stream is not None:
+                yield stream
 
 
-@dataclass
-class EventResult:
+class EventResult(msgspec.Struct, gc=False):
+    """What one event produced: its signals (by name) and its findings."""
+
     event: Event
     signals: dict
     findings: list[Finding]
@@ -161,7 +192,8 @@ class Pipeline:
             self._control(event, ts, signals, findings)
         audit = audit_gap_signal(event)
         signals["audit_gap"] = audit
-        self._observe(self._key_streams("agent", event.agent), "audit_gap", "rate", audit["flag"], event, findings)
+        agent_streams = self._key_streams("agent", event.agent)
+        self._observe(agent_streams, agent_streams.audit_gap, audit["flag"], event, findings)
         if findings:
             for finding in findings:
                 self.findings_by_signal[finding.signal] += 1
@@ -170,8 +202,9 @@ class Pipeline:
     def streams(self) -> Iterator[tuple[str, str, dict[str, str], object, int]]:
         """(signal, detector, key, detector object, events seen) for every live stream."""
         for keyed in self._keyed.values():
-            for stream in keyed.streams.values():
-                yield stream.signal, stream.detector_name, keyed.key, stream.detector, stream.count
+            for stream in keyed.all():
+                if stream.count:
+                    yield stream.signal, stream.detector_name, keyed.key, stream.detector, stream.count
 
     # -- per kind -------------------------------------------------------------------
 
@@ -183,7 +216,7 @@ class Pipeline:
         refusal = refusal_signal(event.output_text, self._refusal_flag)
         if refusal is not None:
             signals["refusal"] = refusal
-            self._observe(keyed, "refusal", "rate", refusal["flag"], event, findings)
+            self._observe(keyed, keyed.refusal, refusal["flag"], event, findings)
         if event.mean_logprob is not None or event.context or event.finish_reason is not None:
             hallucination = hallucination_signal(
                 mean_logprob=event.mean_logprob,
@@ -196,17 +229,17 @@ class Pipeline:
             )
             if hallucination is not None:
                 signals["hallucination"] = hallucination
-                self._observe(keyed, "hallucination", "rate", hallucination["flag"], event, findings)
+                self._observe(keyed, keyed.hallucination, hallucination["flag"], event, findings)
         latency = latency_signal(event.latency_ms, event.output_tokens, per_token_min_output_tokens=self._per_token_min)
         if latency is not None:
             signals["latency"] = latency
-            self._observe(keyed, "latency", "seconds", log_seconds(latency["seconds"]), event, findings)
+            self._observe(keyed, keyed.latency, log_seconds(latency["seconds"]), event, findings)
             per_token = latency["per_token_seconds"]
             if per_token is not None:
-                self._observe(keyed, "latency", "per_token_seconds", log_seconds(per_token * 1000.0), event, findings)
+                self._observe(keyed, keyed.latency_per_token, log_seconds(per_token * 1000.0), event, findings)
         error = error_signal(event.error_type)
         signals["error_rate"] = error
-        self._observe(keyed, "error_rate", "rate", error["flag"], event, findings)
+        self._observe(keyed, keyed.error_rate, error["flag"], event, findings)
 
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         keyed = self._key_streams("tool", event.tool, agent=event.agent)
@@ -214,7 +247,7 @@ class Pipeline:
         failure = tool_failure_signal(event.status, event.result)
         if failure is not None:
             signals["tool_failure"] = failure
-            self._observe(keyed, "tool_failure", "rate", failure["flag"], event, findings)
+            self._observe(keyed, keyed.tool_failure, failure["flag"], event, findings)
         scope = tool_scope_signal(self.boundaries, event.agent, event.tool, event.status)
         signals["tool_scope"] = scope
         if scope["blocked"]:
@@ -267,7 +300,7 @@ class Pipeline:
         )
         signals["feedback"] = feedback
         keyed = self._key_streams("model", event.model) if event.model is not None else self._key_streams("agent", event.agent)
-        self._observe(keyed, "feedback", "rate", feedback["flag"], event, findings)
+        self._observe(keyed, keyed.feedback, feedback["flag"], event, findings)
 
     def _control(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         action = event.action
@@ -311,15 +344,12 @@ class Pipeline:
         canonical = tuple(key.items())
         keyed = self._keyed.get(canonical)
         if keyed is None:
-            keyed = self._keyed[canonical] = _KeyStreams(key)
+            keyed = self._keyed[canonical] = _KeyStreams(key, label, self._cfg)
         if not overflow:  # names folded into "other" are not cached: that cache would be unbounded
             self._by_raw_name[cache_key] = keyed
         return keyed
 
-    def _observe(self, keyed: _KeyStreams, signal: str, detector_name: str, value: float, event: Event, findings: list[Finding]) -> None:
-        stream = keyed.streams.get((signal, detector_name))
-        if stream is None:
-            stream = keyed.streams[(signal, detector_name)] = _Stream(signal, detector_name, self._cfg[signal].detector.build())
+    def _observe(self, keyed: _KeyStreams, stream: _Stream, value: float, event: Event, findings: list[Finding]) -> None:
         stream.count += 1
         detector = stream.detector
         detector.update(value)
@@ -357,7 +387,7 @@ class Pipeline:
         self._versions[model] = version
         if previous is None:
             return
-        for stream in keyed.streams.values():
+        for stream in keyed.all():
             stream.detector.segment()
         findings.append(
             make_finding(

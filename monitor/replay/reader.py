@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import gzip
 import heapq
-import itertools
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,15 +93,18 @@ def events_in_order(
     rejected: list[RejectedLine],
     order_stats: dict,
 ) -> Iterator[tuple[float, int, Event]]:
-    """Decoded events of one file, reordered by ``ts`` within a window of ``window`` events.
+    """Decoded events of one file as (ts, sequence, event), reordered by ``ts`` within ``window`` events.
 
-    Events without ``ts`` keep their position (they sort at the last timestamp seen).
-    Rejected lines are appended to ``rejected``; events that arrive later than the
-    window can repair are counted in ``order_stats["late"]`` and still processed.
+    Events are buffered; when the buffer holds ``2 * window`` events it is sorted (a
+    stable sort, linear on nearly ordered logs) and its first half is released. An
+    event that arrives up to ``window`` events late is thus put back in place; one
+    later than that is counted in ``order_stats["late"]`` and still processed. Events
+    without ``ts`` sort at the latest timestamp seen before them. Rejected lines are
+    appended to ``rejected``.
     """
     source = str(path)
-    heap: list[tuple[float, int, Event]] = []
-    sequence = itertools.count()
+    pending: list[tuple[float, int, Event]] = []
+    sequence = 0
     last_ts = float("-inf")
     emitted = float("-inf")
     for number, line in read_lines(path):
@@ -110,17 +112,28 @@ def events_in_order(
         for reject in rejects:
             rejected.append(RejectedLine(source, number, reject, line.rstrip(b"\r\n")))
         for event in events:
-            ts = event.ts if event.ts is not None else last_ts
-            last_ts = max(last_ts, ts)
-            heapq.heappush(heap, (ts, next(sequence), event))
-            if len(heap) > window:
-                item = heapq.heappop(heap)
-                if item[0] < emitted:
-                    order_stats["late"] += 1
-                emitted = item[0]
-                yield item
-    while heap:
-        yield heapq.heappop(heap)
+            ts = event.ts
+            if ts is None:
+                ts = last_ts
+            elif ts > last_ts:
+                last_ts = ts
+            pending.append((ts, sequence, event))
+            sequence += 1
+        if len(pending) >= 2 * window:
+            pending.sort(key=_by_ts)
+            released, pending = pending[:window], pending[window:]
+            if released[0][0] < emitted:
+                order_stats["late"] += sum(1 for item in released if item[0] < emitted)
+            emitted = released[-1][0]
+            yield from released
+    pending.sort(key=_by_ts)
+    if pending and pending[0][0] < emitted:
+        order_stats["late"] += sum(1 for item in pending if item[0] < emitted)
+    yield from pending
+
+
+def _by_ts(item: tuple[float, int, Event]) -> float:
+    return item[0]
 
 
 def merged_events(

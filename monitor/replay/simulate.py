@@ -231,7 +231,7 @@ class _Traffic:
         event = self.common("feedback", None)
         negative = 0.10
         if active is not None and active.signal == "feedback" and active.key.get("model") == model:
-            negative = 0.40
+            negative = 0.50
         score = rng.uniform(0.0, 0.45) if rng.random() < negative else rng.uniform(0.6, 1.0)
         event.update(target_event_id=target, model=model, score=round(score, 2))
         return event

@@ -1,0 +1,84 @@
+"""alerts/thresholds.yaml: the one source of thresholds, validated with clear errors."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import yaml
+
+from monitor.signals import SIGNALS
+from monitor.thresholds import ThresholdsError, load_thresholds, parse_thresholds
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def document():
+    return yaml.safe_load((REPO / "alerts" / "thresholds.yaml").read_text())
+
+
+def test_the_shipped_file_configures_every_signal(thresholds):
+    assert set(thresholds.signals) == set(SIGNALS)
+    for name, config in thresholds.signals.items():
+        assert config.severity in ("critical", "warning", "info"), name
+
+
+def test_every_signal_block_in_the_shipped_file_says_why():
+    text = (REPO / "alerts" / "thresholds.yaml").read_text()
+    blocks = re.split(r"^  (\w+):\n", text.split("\nsignals:\n", 1)[1], flags=re.M)[1:]
+    commented = {name: "#" in body for name, body in zip(blocks[::2], blocks[1::2])}
+    assert commented == {name: True for name in SIGNALS}
+
+
+def mutate(document, path, value):
+    changed = copy.deepcopy(document)
+    node = changed
+    for part in path[:-1]:
+        node = node[part]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("signals", "refusal", "detector", "h"), -1, r"signals.refusal.detector: h must be > 0"),
+        (("signals", "refusal", "detector", "method"), "kswin", r"method must be one of"),
+        (("signals", "refusal", "detector", "hh"), 3, r"unexpected keyword argument 'hh'"),
+        (("signals", "refusal", "flag_score"), 1.5, r"signals.refusal.flag_score: must lie in \[0.0, 1.0\]"),
+        (("signals", "refusal", "flag_score"), "high", r"expected float"),
+        (("signals", "refusal", "flag_score"), KeyError, r"signals.refusal.flag_score: missing"),
+        (("signals", "refusal", "severity"), "page", r"severity: must be one of critical, warning, info"),
+        (("signals", "refusal", "treshold"), 3, r"unknown setting\(s\) treshold"),
+        (("signals", "tool_scope", "detector"), {"method": "cusum"}, r"takes no detector"),
+        (("signals", "agent_loop", "max_repeats"), 0, r"must lie in \[1"),
+        (("signals", "latency"), KeyError, r"signals: missing latency"),
+        (("signals", "toxicity"), {"severity": "warning"}, r"signals.toxicity: unknown signal"),
+        (("keys", "max_values_per_label"), 0, r"keys.max_values_per_label: expected an integer >= 1"),
+    ],
+)
+def test_invalid_settings_fail_with_the_setting_and_the_valid_range(document, path, value, message):
+    with pytest.raises(ThresholdsError, match=message) as error:
+        parse_thresholds(mutate(document, path, value), source="t.yaml")
+    assert str(error.value).startswith("t.yaml: ")
+
+
+def test_unreadable_and_malformed_files(tmp_path):
+    with pytest.raises(ThresholdsError, match="cannot read the thresholds file"):
+        load_thresholds(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("signals: [unclosed\n")
+    with pytest.raises(ThresholdsError, match="not valid YAML"):
+        load_thresholds(bad)
+
+
+def test_environment_variable_names_the_default_file(tmp_path, monkeypatch, document):
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(yaml.safe_dump(mutate(document, ("signals", "refusal", "flag_score"), 0.8)))
+    monkeypatch.setenv("AIFM_THRESHOLDS", str(custom))
+    assert load_thresholds().signals["refusal"].options["flag_score"] == 0.8
