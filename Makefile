@@ -1,9 +1,14 @@
 # The README's two commands: `make demo` (the main job) and `make test` (the whole suite).
 # Both create the virtualenv and install what they need on a fresh machine.
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# This machine's pip configuration names local index folders that may be absent; pip
+# warns once per package. Keep the log readable.
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 INSTALLED := $(VENV)/.installed
 SAMPLE := replay/samples
 
@@ -13,8 +18,8 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: the CPU build lies on the build machines' disk, while a bare
 	# `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[embeddings,dev]'
+	$(PIP) install torch==2.13.0 $(QUIET_PIP)
+	$(PIP) install -e '.[embeddings,dev]' $(QUIET_PIP)
 	$(PY) -m pip check
 	touch $(INSTALLED)
 
