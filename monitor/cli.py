@@ -13,6 +13,7 @@ from monitor.replay.scoring import IncidentsError
 from monitor.signals import SIGNALS
 from monitor.signals.tool_scope import BoundariesError, load_boundaries
 from monitor.thresholds import ThresholdsError, default_thresholds_path, load_thresholds
+from monitor.worker.settings import SettingsError, add_worker_arguments, settings_from
 
 EXIT_USAGE = 2
 
@@ -46,6 +47,10 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--bad-lines", type=int, default=0, help="malformed lines to mix in (exercises rejects)")
 
     commands.add_parser("list-signals", help="print the signal vocabulary and what each proxies")
+
+    worker = commands.add_parser("worker", help="run the stream worker against Kafka (flags or AIFM_* variables)")
+    add_worker_arguments(worker)
+    worker.add_argument("--loglevel", default="info", choices=("crit", "error", "warn", "info", "debug"))
     return parser
 
 
@@ -121,14 +126,27 @@ def _cmd_list_signals(args) -> int:
     return 0
 
 
-COMMANDS = {"replay": _cmd_replay, "signals": _cmd_signals, "simulate": _cmd_simulate, "list-signals": _cmd_list_signals}
+def _cmd_worker(args) -> int:
+    from monitor.worker.run import run_worker
+
+    run_worker(settings_from(args), loglevel=args.loglevel)
+    return 0
+
+
+COMMANDS = {
+    "replay": _cmd_replay,
+    "signals": _cmd_signals,
+    "simulate": _cmd_simulate,
+    "list-signals": _cmd_list_signals,
+    "worker": _cmd_worker,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ThresholdsError, BoundariesError, ReplayError, IncidentsError, ValueError) as error:
+    except (ThresholdsError, BoundariesError, ReplayError, IncidentsError, SettingsError, ValueError) as error:
         print(f"aifm {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:

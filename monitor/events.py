@@ -132,6 +132,7 @@ class Reject(msgspec.Struct, kw_only=True, gc=False):
     reason: str
     detail: str
     index: int | None = None
+    raw: bytes | None = None  # the element's own bytes, for a rejected element of a batch
 
 
 class SchemaError(ValueError):
@@ -306,8 +307,10 @@ def _decode_batch(raw: bytes) -> tuple[list[Event], list[Reject]]:
     events: list[Event] = []
     rejects: list[Reject] = []
     for index, element in enumerate(elements):
-        result = _decode_object(bytes(element), index)
+        element_bytes = bytes(element)
+        result = _decode_object(element_bytes, index)
         if isinstance(result, Reject):
+            result.raw = element_bytes
             rejects.append(result)
         else:
             events.append(result)

@@ -12,6 +12,8 @@ lookup however many detectors it feeds.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -44,6 +46,22 @@ _SUMMARIES = {
     ("latency", "seconds"): "Model latency shifted away from its reference.",
     ("latency", "per_token_seconds"): "Model latency per output token shifted away from its reference.",
 }
+
+
+#: The pipeline's attributes that change with events: what a snapshot holds.
+_SNAPSHOT_FIELDS = (
+    "keys",
+    "_keyed",
+    "sessions",
+    "kill_switch",
+    "_versions",
+    "_last_alerted",
+    "clock",
+    "events_by_kind",
+    "rejects_by_reason",
+    "findings_by_signal",
+    "blocked_tool_calls",
+)
 
 
 class _Stream:
@@ -198,6 +216,44 @@ class Pipeline:
             for finding in findings:
                 self.findings_by_signal[finding.signal] += 1
         return EventResult(event, signals, findings)
+
+    def snapshot(self) -> bytes:
+        """The detector and session state, to be restored by :meth:`restore` (after a restart or a rebalance).
+
+        Pickled: the state topic is written and read by the monitor only, and must be
+        as trusted as the monitor itself. Snapshots carry a fingerprint of the
+        thresholds, so a snapshot taken under other thresholds is not restored.
+        """
+        state = {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
+        return pickle.dumps({"thresholds": self.thresholds_fingerprint, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> bool:
+        """Load a :meth:`snapshot`; False (and nothing changed) if it was taken under other thresholds."""
+        snapshot = pickle.loads(data)
+        if snapshot.get("thresholds") != self.thresholds_fingerprint:
+            return False
+        for name, value in snapshot["state"].items():
+            setattr(self, name, value)
+        self._by_raw_name = {}
+        return True
+
+    @property
+    def thresholds_fingerprint(self) -> str:
+        return hashlib.blake2b(repr(self.thresholds.signals).encode(), digest_size=8).hexdigest()
+
+    def serving_versions(self) -> dict[str, str]:
+        """The model version last seen serving, per model."""
+        return dict(self._versions)
+
+    def labels_of(self, event: Event) -> dict[str, str]:
+        """The capped model / agent / tool labels of an event (for metrics)."""
+        labels = {}
+        if event.model is not None:
+            labels["model"] = self.keys.value("model", event.model)
+        labels["agent"] = self.keys.value("agent", event.agent)
+        if event.tool is not None:
+            labels["tool"] = self.keys.value("tool", event.tool)
+        return labels
 
     def streams(self) -> Iterator[tuple[str, str, dict[str, str], object, int]]:
         """(signal, detector, key, detector object, events seen) for every live stream."""

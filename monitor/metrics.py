@@ -1,0 +1,136 @@
+"""Every Prometheus metric the monitor exports, defined once.
+
+Namespace ``aifm_``; counters end in ``_total``; times in seconds. Labels come only
+from bounded sets: ``model``, ``model_version``, ``agent``, ``tool`` (capped by the
+pipeline's key cap, overflow ``other``), ``signal``, ``detector``, ``severity``,
+``reason``, ``kind``, ``topic`` and ``partition`` (configured). Never text, ids or hashes.
+Label values that do not apply to a series are empty (Prometheus treats an empty
+label as absent).
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from monitor import __version__
+from monitor.events import Event
+
+KEY_LABELS = ("model", "agent", "tool")
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+_PER_TOKEN_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
+_PROCESSING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+
+
+class Metrics:
+    """The monitor's metrics in a registry of their own (tests pass a fresh one)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.build_info = Info("aifm_build", "Version of the running monitor.", registry=r)
+        self.build_info.info({"version": __version__})
+        self.events = Counter("aifm_events", "Events accepted, by kind.", ["kind"], registry=r)
+        self.rejected = Counter("aifm_events_rejected", "Records rejected (sent to the dead-letter topic), by reason.", ["reason"], registry=r)
+        self.signal_events = Counter(
+            "aifm_signal_events", "Events a signal was computed on.", ["signal", *KEY_LABELS], registry=r
+        )
+        self.signal_flagged = Counter(
+            "aifm_signal_flagged_events", "Events a signal flagged (refusal, failed tool call, gap, ...).", ["signal", *KEY_LABELS], registry=r
+        )
+        self.findings = Counter(
+            "aifm_findings", "Findings published, by signal, alert and severity.", ["signal", "alert", "severity", *KEY_LABELS], registry=r
+        )
+        self.version_changes = Counter("aifm_model_version_changes", "Serving model version changes seen.", ["model", "model_version"], registry=r)
+        self.serving_version = Gauge("aifm_model_version_info", "1 for the model version last seen serving.", ["model", "model_version"], registry=r)
+        self.blocked_tool_calls = Counter("aifm_tool_calls_blocked", "Tool calls a pre-call gate blocked.", ["agent", "tool"], registry=r)
+        self.kill_switch_events = Counter("aifm_kill_switch_events", "Control events, by action.", ["action"], registry=r)
+        self.model_latency = Histogram("aifm_model_latency_seconds", "Model call latency.", ["model"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.per_token_latency = Histogram(
+            "aifm_model_latency_per_output_token_seconds", "Model call latency per output token.", ["model"], buckets=_PER_TOKEN_BUCKETS, registry=r
+        )
+        self.detector_statistic = Gauge(
+            "aifm_detector_statistic", "Current statistic of a detector (compare with aifm_detector_threshold).", ["signal", "detector", *KEY_LABELS], registry=r
+        )
+        self.detector_threshold = Gauge("aifm_detector_threshold", "Threshold a detector's statistic is compared with.", ["signal", "detector", *KEY_LABELS], registry=r)
+        self.detector_events = Gauge("aifm_detector_events", "Events a detector has seen (the minimum-sample floor applies to it).", ["signal", "detector", *KEY_LABELS], registry=r)
+        self.last_event_timestamp = Gauge("aifm_last_event_timestamp_seconds", "Event time of the newest event processed.", registry=r)
+        self.last_processed = Gauge("aifm_last_processed_timestamp_seconds", "Wall-clock time the last record was processed.", registry=r)
+        self.processing = Histogram("aifm_record_processing_seconds", "Time to process one record (object or batch).", buckets=_PROCESSING_BUCKETS, registry=r)
+        self.skipped = Counter("aifm_records_skipped", "Records skipped because a restored snapshot already holds them.", ["topic"], registry=r)
+        self.snapshots = Counter("aifm_state_snapshots", "Detector-state snapshots written.", ["topic"], registry=r)
+        self.restores = Counter("aifm_state_restores", "Detector-state snapshots restored on partition assignment.", ["topic", "result"], registry=r)
+        self.last_snapshot = Gauge("aifm_state_last_snapshot_timestamp_seconds", "When detector state was last snapshotted.", registry=r)
+        self.consumer_lag = Gauge("aifm_consumer_lag_messages", "End offset minus committed offset, per assigned partition.", ["topic", "partition"], registry=r)
+        self.assigned_partitions = Gauge("aifm_assigned_partitions", "Source partitions assigned to this worker.", registry=r)
+        self.rebalances = Counter("aifm_rebalances", "Consumer-group rebalances this worker took part in.", registry=r)
+        self.commit_latency = Histogram("aifm_commit_latency_seconds", "Offset commit latency.", buckets=_PROCESSING_BUCKETS, registry=r)
+        self.broker_up = Gauge("aifm_broker_up", "1 while the broker answers, 0 while it does not.", registry=r)
+        self.broker_errors = Counter("aifm_broker_errors", "Failed attempts to reach the broker.", registry=r)
+
+    # -- per event ----------------------------------------------------------------------
+
+    def observe_event(self, event: Event, signals: dict, labels: dict[str, str]) -> None:
+        """Count one accepted event and the signals it produced. ``labels``: its capped model/agent/tool."""
+        self.events.labels(event.kind).inc()
+        model = labels.get("model", "")
+        agent = labels.get("agent", "")
+        tool = labels.get("tool", "")
+        for signal, value in signals.items():
+            flag = value.get("flag")
+            if flag is None:
+                continue
+            if signal in _MODEL_SIGNALS:
+                key = (model, "", "")
+            elif signal in _TOOL_SIGNALS:
+                key = ("", agent, tool)
+            elif signal == "feedback":
+                key = (model, "" if model else agent, "")
+            else:
+                key = ("", agent, "")
+            self.signal_events.labels(signal, *key).inc()
+            if flag:
+                self.signal_flagged.labels(signal, *key).inc()
+            if signal == "tool_scope" and value["blocked"]:
+                self.blocked_tool_calls.labels(agent, tool).inc()
+        latency = signals.get("latency")
+        if latency is not None:
+            self.model_latency.labels(model).observe(latency["seconds"])
+            if latency["per_token_seconds"] is not None:
+                self.per_token_latency.labels(model).observe(latency["per_token_seconds"])
+        if event.kind == "control":
+            self.kill_switch_events.labels(event.action).inc()
+        if event.ts is not None:
+            self.last_event_timestamp.set(event.ts)
+
+    def observe_finding(self, finding) -> None:
+        key = finding.key
+        if finding.type == "annotation":
+            self.version_changes.labels(key["model"], key["model_version"]).inc()
+            return
+        self.findings.labels(finding.signal, finding.alert, finding.severity, *(key.get(label, "") for label in KEY_LABELS)).inc()
+
+    def observe_reject(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+    def record_processed(self, seconds: float) -> None:
+        self.processing.observe(seconds)
+        self.last_processed.set(time.time())
+
+    # -- periodic -------------------------------------------------------------------------
+
+    def refresh_detectors(self, pipelines) -> None:
+        """Set detector gauges from the pipelines' live streams."""
+        for pipeline in pipelines:
+            for signal, detector_name, key, detector, count in pipeline.streams():
+                labels = (signal, detector_name, *(key.get(label, "") for label in KEY_LABELS))
+                self.detector_statistic.labels(*labels).set(detector.statistic)
+                self.detector_threshold.labels(*labels).set(detector.threshold)
+                self.detector_events.labels(*labels).set(count)
+            for model, version in pipeline.serving_versions().items():
+                self.serving_version.labels(model, version).set(1)
+
+
+_MODEL_SIGNALS = frozenset({"refusal", "hallucination", "error_rate", "latency"})
+_TOOL_SIGNALS = frozenset({"tool_failure", "tool_scope", "agent_loop"})

@@ -1,0 +1,1 @@
+"""The stream worker: the pipeline driven by Kafka (faust-streaming), with metrics and state."""

@@ -1,0 +1,220 @@
+"""The faust-streaming application: Kafka in, the pipeline, findings and dead letters out.
+
+The agent consumes raw bytes, so that a malformed record is decoded (and rejected)
+inside the pipeline and goes to the dead-letter topic instead of crashing the agent.
+Messages are expected to be keyed by agent or model (see README "Stream worker"):
+all events of a key then share a partition, and so does the detector state for them.
+
+Offsets and detector state move together: offsets are committed only right after the
+state snapshots have been written (:meth:`MonitorApp.checkpoint`), so after a crash
+the worker resumes at or before its last snapshot and skips what the snapshot holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.sensors import Sensor
+
+from monitor.metrics import Metrics
+from monitor.signals.tool_scope import load_boundaries
+from monitor.thresholds import load_thresholds
+from monitor.worker.kafka import ensure_topics, probe, read_snapshots, wait_for_broker
+from monitor.worker.processor import StreamProcessor
+from monitor.worker.settings import WorkerSettings
+
+log = logging.getLogger("aifm.worker")
+
+#: Offsets are committed by our checkpoints, not on faust's own schedule.
+_NEVER = 10**9
+
+
+class _CommitTimer(Sensor):
+    """faust sensor timing offset commits for aifm_commit_latency_seconds."""
+
+    def __init__(self, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metrics = metrics
+
+    def on_commit_initiated(self, consumer) -> float:
+        return time.monotonic()
+
+    def on_commit_completed(self, consumer, state: Any) -> None:
+        if isinstance(state, float):
+            self.metrics.commit_latency.observe(time.monotonic() - state)
+
+
+class MonitorApp(faust.App):
+    """A faust App that owns a :class:`StreamProcessor` and checkpoints its state."""
+
+    settings: WorkerSettings
+    processor: StreamProcessor
+    metrics: Metrics
+
+    async def on_first_start(self) -> None:
+        await wait_for_broker(self.settings, self.metrics)
+        counts = await ensure_topics(self.settings)
+        log.info("topics ready: %s", ", ".join(f"{t} ({n} partitions)" for t, n in counts.items()))
+        await super().on_first_start()
+
+    async def checkpoint(self) -> int:
+        """Write every changed partition's snapshot, then commit the offsets they cover."""
+        snapshots = self.processor.snapshots()
+        for topic, partition, data in snapshots:
+            await self.send_snapshot(topic, partition, data)
+        if snapshots:
+            await self.producer.flush()
+            self.metrics.snapshots.labels(self.settings.topics[0]).inc(len(snapshots))
+            self.metrics.last_snapshot.set_to_current_time()
+        await self.consumer.commit()
+        return len(snapshots)
+
+    async def send_snapshot(self, topic: str, partition: int, data: bytes) -> None:
+        """Snapshots go straight to the producer: the state topic is never consumed by faust."""
+        await self.producer.send(self.settings.state_topic(topic), f"{topic}:{partition}".encode(), data, partition, None, None)
+
+    def refresh_metrics(self) -> None:
+        self.metrics.refresh_detectors(self.processor.pipelines())
+        consumer = self.consumer
+        assigned = [tp for tp in consumer.assignment() if tp.topic in self.settings.topics]
+        self.metrics.assigned_partitions.set(len(assigned))
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            committed = consumer._committed_offset.get(tp) or 0
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - committed))
+
+
+def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> MonitorApp:
+    """The monitor's faust app for ``settings`` (files are loaded and checked here, at start)."""
+    thresholds = load_thresholds(settings.thresholds)
+    boundaries = load_boundaries(settings.boundaries)
+    metrics = metrics if metrics is not None else Metrics()
+    credentials = _credentials(settings)
+    app = MonitorApp(
+        settings.group_id,
+        broker=settings.broker_url,
+        broker_credentials=credentials,
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=10.0,
+        broker_commit_every=_NEVER,
+        broker_commit_interval=_NEVER,
+        producer_acks=-1,
+    )
+    app.settings = settings
+    app.metrics = metrics
+    app.processor = StreamProcessor(thresholds, boundaries, metrics)
+    app.sensors.add(_CommitTimer(metrics))
+    app.ready = {}  # (topic, partition) -> asyncio.Event set once its state is restored
+    sources = app.topic(*settings.topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
+    processor = app.processor
+
+    @app.agent(sources, name="aifm.monitor")
+    async def monitor(stream):
+        async for event in stream.events():
+            message = event.message
+            ready = app.ready.get((message.topic, message.partition))
+            if ready is None:
+                ready = app.ready[(message.topic, message.partition)] = asyncio.Event()
+            if not ready.is_set():
+                await ready.wait()  # the partition's snapshot is being restored
+            output = processor.handle(message.topic, message.partition, message.offset, message.value, _headers(message.headers))
+            for key, value in output.alerts:
+                await alerts.send(key=key, value=value)
+            for value, headers in output.dead_letters:
+                await dead_letters.send(key=message.key, value=value, headers=headers)
+            yield output
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: MonitorApp, assigned, **kwargs) -> None:
+        mine = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in settings.topics)
+        new = [tp for tp in mine if tp not in processor.assigned]
+        app.metrics.rebalances.inc()
+        snapshots = await read_snapshots(settings, new)
+        results = [processor.assign(topic, partition, snapshots.get((topic, partition))) for topic, partition in new]
+        for tp in new:
+            app.ready.setdefault(tp, asyncio.Event()).set()
+        log.info("assigned %d partition(s): %s", len(new), ", ".join(f"{t}[{p}] {r}" for (t, p), r in zip(new, results)) or "none new")
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: MonitorApp, revoked, **kwargs) -> None:
+        mine = [(tp.topic, tp.partition) for tp in revoked if tp.topic in settings.topics]
+        for tp in mine:
+            app.ready.pop(tp, None)
+        await _write_final_snapshots(app, mine)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(app: MonitorApp, **kwargs) -> None:
+        await _write_final_snapshots(app, processor.assigned)
+        log.info("state snapshotted; shutting down")
+
+    @app.timer(settings.snapshot_seconds)
+    async def checkpoint() -> None:
+        written = await app.checkpoint()
+        if written:
+            log.debug("checkpoint: %d snapshot(s)", written)
+
+    @app.timer(5.0)
+    async def health() -> None:
+        app.refresh_metrics()
+        try:
+            await probe(settings, timeout=3.0)
+            metrics.broker_up.set(1)
+        except Exception as error:  # any failure to reach the broker is reported, never raised
+            metrics.broker_up.set(0)
+            metrics.broker_errors.inc()
+            log.warning("broker %s unreachable (%s); the consumer keeps retrying", settings.bootstrap_servers, type(error).__name__)
+
+    return app
+
+
+async def _write_final_snapshots(app: MonitorApp, partitions: list[tuple[str, int]]) -> None:
+    written = 0
+    for topic, partition in partitions:
+        data = app.processor.revoke(topic, partition)
+        if data is not None:
+            await app.send_snapshot(topic, partition, data)
+            written += 1
+    if written:
+        try:
+            await asyncio.wait_for(app.producer.flush(), timeout=5.0)
+            await asyncio.wait_for(app.consumer.commit(), timeout=5.0)
+        except asyncio.TimeoutError:
+            log.warning("could not flush %d snapshot(s) within 5 s; state will be rebuilt from the last checkpoint", written)
+
+
+def _headers(headers: Any) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    items = headers.items() if isinstance(headers, dict) else headers
+    return [(str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
+
+
+def _credentials(settings: WorkerSettings):
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    from monitor.worker.kafka import client_options
+
+    options = client_options(settings)
+    if settings.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            ssl_context=options.get("ssl_context"),
+            mechanism=settings.sasl_mechanism,
+        )
+    return faust.SSLCredentials(options["ssl_context"])

@@ -1,0 +1,136 @@
+"""Stream-worker configuration, from flags and ``AIFM_*`` environment variables.
+
+Every setting has a flag and an environment variable (flag wins). Invalid settings
+fail at start with :class:`SettingsError` naming the setting and what is allowed,
+never at the first event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class SettingsError(ValueError):
+    """A worker setting is invalid."""
+
+
+@dataclass
+class WorkerSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: list[str] = field(default_factory=lambda: ["ai.events"])
+    alerts_topic: str = "ai.alerts"
+    dlq_topic: str = "ai.events.dlq"
+    group_id: str = "aifm"
+    partitions: int = 4
+    thresholds: str | None = None
+    boundaries: str | None = None
+    metrics_bind: str = "127.0.0.1"
+    metrics_port: int = 9108
+    snapshot_seconds: float = 10.0
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def state_topic(self, source: str) -> str:
+        """The compacted topic holding detector snapshots of ``source``, partition for partition."""
+        return f"{source}.aifm-state"
+
+    @property
+    def broker_url(self) -> str:
+        return ";".join(f"kafka://{server}" for server in self.bootstrap_servers.split(","))
+
+    def validate(self) -> WorkerSettings:
+        servers = [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+        if not servers or any(not re.match(r"^[^:\s]+:\d{1,5}$", s) for s in servers):
+            raise SettingsError(f"bootstrap servers: expected host:port[,host:port...], got {self.bootstrap_servers!r}")
+        for name in [*self.topics, self.alerts_topic, self.dlq_topic]:
+            if not _TOPIC.match(name):
+                raise SettingsError(f"topic {name!r}: Kafka topic names use letters, digits, '.', '_' and '-' (1-249 characters)")
+        if not self.topics:
+            raise SettingsError("topics: at least one source topic is needed")
+        if set(self.topics) & {self.alerts_topic, self.dlq_topic}:
+            raise SettingsError("topics: the alerts and dead-letter topics cannot also be source topics")
+        if not re.match(r"^[A-Za-z0-9._-]+$", self.group_id):
+            raise SettingsError(f"group id: letters, digits, '.', '_' and '-' only, got {self.group_id!r}")
+        if not 1 <= self.partitions <= 1024:
+            raise SettingsError(f"partitions: must lie in [1, 1024], got {self.partitions}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"metrics port: must lie in [0, 65535], got {self.metrics_port}")
+        if not self.snapshot_seconds > 0:
+            raise SettingsError(f"snapshot seconds: must be > 0, got {self.snapshot_seconds}")
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise SettingsError(f"security protocol: one of {', '.join(SECURITY_PROTOCOLS)}, got {self.security_protocol!r}")
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise SettingsError(f"SASL mechanism: one of {', '.join(SASL_MECHANISMS)}, got {self.sasl_mechanism!r}")
+            if not self.sasl_username or not self.sasl_password:
+                raise SettingsError("SASL: AIFM_SASL_USERNAME and AIFM_SASL_PASSWORD are required with a SASL protocol")
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                raise SettingsError(f"{name.replace('_', ' ')}: {value} is not a readable file")
+        if self.boundaries is not None and not Path(self.boundaries).is_dir():
+            raise SettingsError(f"boundaries: {self.boundaries} is not a directory")
+        return self
+
+
+#: setting -> (flag, environment variable, type, help)
+_OPTIONS = {
+    "bootstrap_servers": ("--bootstrap-servers", "AIFM_BOOTSTRAP_SERVERS", str, "Kafka brokers, host:port[,host:port]"),
+    "topics": ("--topics", "AIFM_TOPICS", "list", "comma-separated source topics"),
+    "alerts_topic": ("--alerts-topic", "AIFM_ALERTS_TOPIC", str, "topic findings are published to (key: alert_id)"),
+    "dlq_topic": ("--dlq-topic", "AIFM_DLQ_TOPIC", str, "dead-letter topic for rejected records"),
+    "group_id": ("--group-id", "AIFM_GROUP_ID", str, "Kafka consumer group (and faust app id)"),
+    "partitions": ("--partitions", "AIFM_PARTITIONS", int, "partitions of topics the worker creates"),
+    "thresholds": ("--thresholds", "AIFM_THRESHOLDS", str, "thresholds file (default alerts/thresholds.yaml)"),
+    "boundaries": ("--boundaries", "AIFM_BOUNDARIES", str, "directory of per-agent tool boundary files"),
+    "metrics_bind": ("--metrics-bind", "AIFM_METRICS_BIND", str, "address the /metrics endpoint binds to"),
+    "metrics_port": ("--metrics-port", "AIFM_METRICS_PORT", int, "port of the /metrics endpoint (0: none)"),
+    "snapshot_seconds": ("--snapshot-seconds", "AIFM_SNAPSHOT_SECONDS", float, "seconds between detector-state snapshots"),
+    "security_protocol": ("--security-protocol", "AIFM_SECURITY_PROTOCOL", str, "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+    "sasl_mechanism": ("--sasl-mechanism", "AIFM_SASL_MECHANISM", str, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+    "sasl_username": ("--sasl-username", "AIFM_SASL_USERNAME", str, "SASL user"),
+    "sasl_password": ("--sasl-password", "AIFM_SASL_PASSWORD", str, "SASL password (prefer the environment variable)"),
+    "ssl_cafile": ("--ssl-cafile", "AIFM_SSL_CAFILE", str, "CA bundle for TLS"),
+    "ssl_certfile": ("--ssl-certfile", "AIFM_SSL_CERTFILE", str, "client certificate for TLS"),
+    "ssl_keyfile": ("--ssl-keyfile", "AIFM_SSL_KEYFILE", str, "client key for TLS"),
+}
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    for name, (flag, env, _, help_text) in _OPTIONS.items():
+        parser.add_argument(flag, dest=name, default=None, help=f"{help_text} [{env}]")
+
+
+def _convert(name: str, raw: str, kind) -> object:
+    if kind == "list":
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{_OPTIONS[name][0]} / {_OPTIONS[name][1]}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def settings_from(args: argparse.Namespace | None = None, environ: dict | None = None) -> WorkerSettings:
+    """Settings from flags, then ``AIFM_*`` variables, then defaults; validated."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name, (_, env, kind, _) in _OPTIONS.items():
+        raw = getattr(args, name, None) if args is not None else None
+        if raw is None:
+            raw = environ.get(env)
+        if raw is not None and raw != "":
+            values[name] = _convert(name, raw, kind) if isinstance(raw, str) else raw
+    return WorkerSettings(**values).validate()

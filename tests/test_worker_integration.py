@@ -1,0 +1,188 @@
+"""The stream worker against the real embedded broker (Tansu): no broker mocks in this tier."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+
+import pytest
+import yaml
+
+from monitor.pipeline import Pipeline
+from monitor.signals.tool_scope import Boundaries
+from monitor.worker.broker import EmbeddedBroker, free_port
+
+from conftest import REPO, encode, model_call
+from kafka_helpers import Names, WorkerProcess, produce, read_topic
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with EmbeddedBroker(log_path=log) as running:
+        yield running
+
+
+@pytest.fixture
+def workers(tmp_path):
+    started: list[WorkerProcess] = []
+
+    def start(bootstrap: str, names: Names, **kwargs) -> WorkerProcess:
+        worker = WorkerProcess(bootstrap, names, tmp_path, **kwargs).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def small_records(tmp_path):
+    """A thresholds file with a 4 KiB record limit, so 'too large' is cheap to provoke."""
+    document = yaml.safe_load((REPO / "alerts" / "thresholds.yaml").read_text())
+    document["decode"]["max_record_bytes"] = 4096
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return {"AIFM_THRESHOLDS": str(path)}
+
+
+def refusal_events(n: int, seed: int = 1, change_at: int = 3000) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        model_call(i, output_text="I'm sorry, but I can't help with that." if rng.random() < (0.05 if i < change_at else 0.12) else "Sure, here it is.")
+        for i in range(n)
+    ]
+
+
+def test_malformed_input_goes_to_the_dead_letter_topic_and_the_worker_keeps_running(broker, workers, small_records):
+    names = Names()
+    good = [encode(model_call(i)) for i in range(5)]
+    bad = [
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe\xfd", "not_utf8"),
+        (json.dumps({"kind": "model_call", "model": 42}).encode(), "schema"),
+        (json.dumps({"kind": "tool_call", "tool": "search"}).encode(), "missing_field"),
+        (None, "empty"),
+        (json.dumps(model_call(99, output_text="x" * 5000)).encode(), "too_large"),
+    ]
+    batch = json.dumps([model_call(100), {"kind": "telemetry"}, model_call(101)]).encode()
+    records = [(b"gpt-4o", value) for value in good] + [(b"gpt-4o", value) for value, _ in bad] + [(b"gpt-4o", batch)]
+    worker = workers(broker.bootstrap_servers, names, extra_env=small_records)
+    worker.wait_ready()
+    produce(broker.bootstrap_servers, names.events, records)
+    worker.wait_metric("aifm_events_total", 7)
+    dead = read_topic(broker.bootstrap_servers, names.dlq, at_least=7)
+    reasons = sorted(dict(r.headers)["aifm.reason"].decode() for r in dead)
+    assert reasons == sorted([reason for _, reason in bad] + ["unknown_kind"])
+    by_reason = {dict(r.headers)["aifm.reason"].decode(): r for r in dead}
+    assert by_reason["invalid_json"].value == b"{not json"
+    assert by_reason["not_utf8"].value == b"\xff\xfe\xfd"
+    assert json.loads(by_reason["unknown_kind"].value) == {"kind": "telemetry"}
+    assert dict(by_reason["unknown_kind"].headers)["aifm.batch_index"] == b"1"
+    headers = dict(by_reason["schema"].headers)
+    assert headers["aifm.source.topic"] == names.events.encode() and int(headers["aifm.source.offset"]) >= 0
+    for reason in ("invalid_json", "not_utf8", "schema", "missing_field", "empty", "too_large", "unknown_kind"):
+        assert worker.metric("aifm_events_rejected_total", reason=reason) == 1, reason
+    assert worker.metric("aifm_events_total", kind="model_call") == 7
+    assert worker.process.poll() is None
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(model_call(200)))])
+    worker.wait_metric("aifm_events_total", 8)
+
+
+def test_findings_reach_the_alerts_topic_keyed_by_alert_id(broker, workers):
+    names = Names()
+    worker = workers(broker.bootstrap_servers, names)
+    worker.wait_ready()
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(e)) for e in refusal_events(4500)])
+    worker.wait_metric("aifm_events_total", 4500)
+    alerts = read_topic(broker.bootstrap_servers, names.alerts, at_least=1)
+    assert alerts, worker.log()[-2000:]
+    for record in alerts:
+        finding = json.loads(record.value)
+        assert record.key.decode() == finding["alert_id"]
+    assert {json.loads(r.value)["alert"] for r in alerts} == {"AIFMRefusalRateHigh"}
+    assert worker.metric("aifm_findings_total", signal="refusal", severity="warning", model="gpt-4o") == len(alerts)
+    assert worker.wait_metric("aifm_detector_threshold", 9.0, timeout=15, signal="refusal", detector="rate", model="gpt-4o") == 9.0
+
+
+def test_sigterm_stops_cleanly_within_10_s_and_a_restart_resumes_from_the_snapshot(broker, workers):
+    names = Names()
+    events = refusal_events(2000)
+    worker = workers(broker.bootstrap_servers, names)
+    worker.wait_ready()
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(e)) for e in events])
+    worker.wait_metric("aifm_events_total", 2000)
+    status, seconds = worker.stop(signal.SIGTERM)
+    assert status == 0 and seconds < 10.0, worker.log()[-2000:]
+    again = workers(broker.bootstrap_servers, names, label="restarted")
+    again.wait_ready()
+    assert again.wait_metric("aifm_state_restores_total", 1, result="restored") >= 1
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(model_call(5000)))])
+    again.wait_metric("aifm_events_total", 1)
+    time.sleep(1.5)
+    assert again.metric("aifm_events_total") == 1  # nothing before the restart is processed again
+
+
+def test_sigkill_mid_stream_then_restart_accounts_for_every_event(broker, workers):
+    names = Names()
+    events = refusal_events(6000, seed=4)
+    expected = Pipeline(__import__("monitor.thresholds", fromlist=["load_thresholds"]).load_thresholds(), Boundaries())
+    expected_ids = {f.alert_id for e in events for f in expected.process_record(encode(e)).findings}
+    assert expected_ids
+    worker = workers(broker.bootstrap_servers, names)
+    worker.wait_ready()
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(e)) for e in events])
+    worker.wait_metric("aifm_events_total", 1500)
+    worker.stop(signal.SIGKILL)
+    again = workers(broker.bootstrap_servers, names, label="restarted")
+    again.wait_ready()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = again.metric("aifm_events_total") + again.metric("aifm_records_skipped_total")
+        if again.metric("aifm_consumer_lag_messages") == 0 and done > 0:
+            break
+        time.sleep(0.5)
+    alerts = read_topic(broker.bootstrap_servers, names.alerts, at_least=1)
+    assert {json.loads(r.value)["alert_id"] for r in alerts} == expected_ids
+
+
+def test_broker_unavailable_at_start_is_retried_with_backoff_and_reported(tmp_path, workers):
+    port = free_port()
+    names = Names()
+    worker = workers(f"127.0.0.1:{port}", names)
+    worker.wait_for_log(r"unreachable .*retrying in 1\.0 s", timeout=30)
+    assert worker.metric("aifm_broker_up") == 0
+    assert worker.metric("aifm_broker_errors_total") >= 2
+    with EmbeddedBroker(port, log_path=tmp_path / "late-broker.log"):
+        worker.wait_ready(timeout=90)
+        assert worker.wait_metric("aifm_broker_up", 1) == 1
+        status, seconds = worker.stop(signal.SIGTERM)
+        assert status == 0 and seconds < 10.0
+
+
+def test_two_workers_in_one_group_split_the_partitions_and_process_each_event_once(broker, workers):
+    names = Names()
+    first = workers(broker.bootstrap_servers, names, label="first")
+    first.wait_ready()
+    second = workers(broker.bootstrap_servers, names, label="second")
+    second.wait_ready()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        split = (first.metric("aifm_assigned_partitions"), second.metric("aifm_assigned_partitions"))
+        if split[0] >= 1 and split[1] >= 1 and sum(split) == 4:
+            break
+        time.sleep(0.5)
+    assert sum(split) == 4 and min(split) >= 1, split
+    models = ["gpt-4o", "claude", "llama", "mistral", "gemini", "qwen", "phi", "command"]
+    records = [(m.encode(), encode(model_call(i, model=m, event_id=f"{m}-{i}"))) for i in range(300) for m in models]
+    produce(broker.bootstrap_servers, names.events, records)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.metric("aifm_events_total") + second.metric("aifm_events_total") < len(records):
+        time.sleep(0.5)
+    time.sleep(1.5)
+    assert first.metric("aifm_events_total") + second.metric("aifm_events_total") == len(records)
