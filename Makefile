@@ -12,18 +12,23 @@ QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 INSTALLED := $(VENV)/.installed
 SAMPLE := replay/samples
 
-.PHONY: demo test bench sample clean
+.PHONY: demo replay-demo test bench sample clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: the CPU build lies on the build machines' disk, while a bare
 	# `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
 	$(PIP) install torch==2.13.0 $(QUIET_PIP)
-	$(PIP) install -e '.[embeddings,dev]' $(QUIET_PIP)
+	$(PIP) install -e '.[embeddings,demo,dev]' $(QUIET_PIP)
 	$(PY) -m pip check
 	touch $(INSTALLED)
 
+# The main job on the embedded default: broker, worker, live traffic, findings as they fire.
 demo: $(INSTALLED)
+	$(VENV)/bin/aifm demo --exit-when-done
+
+# The same sample history replayed offline through the same pipeline.
+replay-demo: $(INSTALLED)
 	@mkdir -p build
 	$(VENV)/bin/aifm replay $(SAMPLE)/events.jsonl.gz --boundaries $(SAMPLE)/boundaries \
 		--incidents $(SAMPLE)/incidents.jsonl --out build/demo-findings.jsonl --show-findings
@@ -35,6 +40,7 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_detectors.py
 	$(PY) bench/bench_refusal.py
 	$(PY) bench/bench_replay.py
+	$(PY) bench/bench_worker.py
 
 # Regenerate the bundled sample (tests check that the committed one matches).
 sample: $(INSTALLED)

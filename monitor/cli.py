@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from monitor import __version__
+from monitor.cli_format import format_finding
 from monitor.replay.reader import ReplayError
 from monitor.replay.scoring import IncidentsError
 from monitor.signals import SIGNALS
@@ -51,6 +52,14 @@ def _build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the stream worker against Kafka (flags or AIFM_* variables)")
     add_worker_arguments(worker)
     worker.add_argument("--loglevel", default="info", choices=("crit", "error", "warn", "info", "debug"))
+
+    demo = commands.add_parser("demo", help="live demo: embedded broker, worker, simulated traffic with incidents, findings as they fire")
+    demo.add_argument("--bootstrap-servers", default=None, help="use this Kafka instead of starting the embedded broker")
+    demo.add_argument("--events", type=int, default=40_000, help="simulated events to stream (default 40000)")
+    demo.add_argument("--rate", type=float, default=4000.0, help="events per second (default 4000)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--metrics-port", type=int, default=9108, help="/metrics port on 127.0.0.1 (0: any free port)")
+    demo.add_argument("--exit-when-done", action="store_true", help="stop once the simulated stream is processed and scored")
     return parser
 
 
@@ -58,14 +67,6 @@ def _load(args):
     thresholds = load_thresholds(args.thresholds)
     boundaries = load_boundaries(args.boundaries)
     return thresholds, boundaries
-
-
-def _format_finding(finding) -> str:
-    from datetime import datetime, timezone
-
-    when = datetime.fromtimestamp(finding.ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if finding.ts is not None else "-"
-    key = ",".join(f"{k}={v}" for k, v in sorted(finding.key.items()))
-    return f"{when}  {finding.severity:8} {finding.alert:32} {key:38} stat={finding.statistic:g} thr={finding.threshold:g}  {finding.summary}"
 
 
 def _cmd_replay(args) -> int:
@@ -79,7 +80,7 @@ def _cmd_replay(args) -> int:
         report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out)
     if args.show_findings:
         for finding in report.findings:
-            print(_format_finding(finding))
+            print(format_finding(finding))
         print()
     print(format_summary(report))
     if report.rejected:
@@ -126,6 +127,20 @@ def _cmd_list_signals(args) -> int:
     return 0
 
 
+def _cmd_demo(args) -> int:
+    from monitor.worker.demo import run_demo
+
+    return run_demo(
+        bootstrap_servers=args.bootstrap_servers,
+        events=args.events,
+        rate=args.rate,
+        seed=args.seed,
+        metrics_port=args.metrics_port,
+        exit_when_done=args.exit_when_done,
+        out=sys.stdout,
+    )
+
+
 def _cmd_worker(args) -> int:
     from monitor.worker.run import run_worker
 
@@ -139,6 +154,7 @@ COMMANDS = {
     "simulate": _cmd_simulate,
     "list-signals": _cmd_list_signals,
     "worker": _cmd_worker,
+    "demo": _cmd_demo,
 }
 
 

@@ -6,13 +6,21 @@ pipeline's key cap, overflow ``other``), ``signal``, ``detector``, ``severity``,
 ``reason``, ``kind``, ``topic`` and ``partition`` (configured). Never text, ids or hashes.
 Label values that do not apply to a series are empty (Prometheus treats an empty
 label as absent).
+
+Per-event counts are kept in plain dictionaries and turned into Prometheus counters
+when /metrics is scraped (:class:`_EventCounters`): a labelled prometheus_client
+counter costs microseconds per increment, which at tens of thousands of events per
+second would be a large share of the pipeline's own cost.
 """
 
 from __future__ import annotations
 
 import time
 
+from collections import Counter as Tally
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily
 
 from monitor import __version__
 from monitor.events import Event
@@ -31,25 +39,21 @@ class Metrics:
         r = self.registry
         self.build_info = Info("aifm_build", "Version of the running monitor.", registry=r)
         self.build_info.info({"version": __version__})
-        self.events = Counter("aifm_events", "Events accepted, by kind.", ["kind"], registry=r)
-        self.rejected = Counter("aifm_events_rejected", "Records rejected (sent to the dead-letter topic), by reason.", ["reason"], registry=r)
-        self.signal_events = Counter(
-            "aifm_signal_events", "Events a signal was computed on.", ["signal", *KEY_LABELS], registry=r
-        )
-        self.signal_flagged = Counter(
-            "aifm_signal_flagged_events", "Events a signal flagged (refusal, failed tool call, gap, ...).", ["signal", *KEY_LABELS], registry=r
-        )
-        self.findings = Counter(
-            "aifm_findings", "Findings published, by signal, alert and severity.", ["signal", "alert", "severity", *KEY_LABELS], registry=r
-        )
-        self.version_changes = Counter("aifm_model_version_changes", "Serving model version changes seen.", ["model", "model_version"], registry=r)
+        self.events = Tally()  # kind
+        self.rejected = Tally()  # reason
+        self.signal_events = Tally()  # (signal, model, agent, tool)
+        self.signal_flagged = Tally()
+        self.findings = Tally()  # (signal, alert, severity, model, agent, tool)
+        self.version_changes = Tally()  # (model, model_version)
+        self.blocked_tool_calls = Tally()  # (agent, tool)
+        self.kill_switch_events = Tally()  # action
+        r.register(_EventCounters(self))
         self.serving_version = Gauge("aifm_model_version_info", "1 for the model version last seen serving.", ["model", "model_version"], registry=r)
-        self.blocked_tool_calls = Counter("aifm_tool_calls_blocked", "Tool calls a pre-call gate blocked.", ["agent", "tool"], registry=r)
-        self.kill_switch_events = Counter("aifm_kill_switch_events", "Control events, by action.", ["action"], registry=r)
         self.model_latency = Histogram("aifm_model_latency_seconds", "Model call latency.", ["model"], buckets=_LATENCY_BUCKETS, registry=r)
         self.per_token_latency = Histogram(
             "aifm_model_latency_per_output_token_seconds", "Model call latency per output token.", ["model"], buckets=_PER_TOKEN_BUCKETS, registry=r
         )
+        self._latency_children: dict = {}
         self.detector_statistic = Gauge(
             "aifm_detector_statistic", "Current statistic of a detector (compare with aifm_detector_threshold).", ["signal", "detector", *KEY_LABELS], registry=r
         )
@@ -73,7 +77,7 @@ class Metrics:
 
     def observe_event(self, event: Event, signals: dict, labels: dict[str, str]) -> None:
         """Count one accepted event and the signals it produced. ``labels``: its capped model/agent/tool."""
-        self.events.labels(event.kind).inc()
+        self.events[event.kind] += 1
         model = labels.get("model", "")
         agent = labels.get("agent", "")
         tool = labels.get("tool", "")
@@ -89,30 +93,34 @@ class Metrics:
                 key = (model, "" if model else agent, "")
             else:
                 key = ("", agent, "")
-            self.signal_events.labels(signal, *key).inc()
+            series = (signal, *key)
+            self.signal_events[series] += 1
             if flag:
-                self.signal_flagged.labels(signal, *key).inc()
+                self.signal_flagged[series] += 1
             if signal == "tool_scope" and value["blocked"]:
-                self.blocked_tool_calls.labels(agent, tool).inc()
+                self.blocked_tool_calls[(agent, tool)] += 1
         latency = signals.get("latency")
         if latency is not None:
-            self.model_latency.labels(model).observe(latency["seconds"])
+            children = self._latency_children.get(model)
+            if children is None:
+                children = self._latency_children[model] = (self.model_latency.labels(model), self.per_token_latency.labels(model))
+            children[0].observe(latency["seconds"])
             if latency["per_token_seconds"] is not None:
-                self.per_token_latency.labels(model).observe(latency["per_token_seconds"])
+                children[1].observe(latency["per_token_seconds"])
         if event.kind == "control":
-            self.kill_switch_events.labels(event.action).inc()
+            self.kill_switch_events[event.action] += 1
         if event.ts is not None:
             self.last_event_timestamp.set(event.ts)
 
     def observe_finding(self, finding) -> None:
         key = finding.key
         if finding.type == "annotation":
-            self.version_changes.labels(key["model"], key["model_version"]).inc()
+            self.version_changes[(key["model"], key["model_version"])] += 1
             return
-        self.findings.labels(finding.signal, finding.alert, finding.severity, *(key.get(label, "") for label in KEY_LABELS)).inc()
+        self.findings[(finding.signal, finding.alert, finding.severity, *(key.get(label, "") for label in KEY_LABELS))] += 1
 
     def observe_reject(self, reason: str) -> None:
-        self.rejected.labels(reason).inc()
+        self.rejected[reason] += 1
 
     def record_processed(self, seconds: float) -> None:
         self.processing.observe(seconds)
@@ -130,6 +138,36 @@ class Metrics:
                 self.detector_events.labels(*labels).set(count)
             for model, version in pipeline.serving_versions().items():
                 self.serving_version.labels(model, version).set(1)
+
+
+class _EventCounters:
+    """Exposes the per-event tallies as Prometheus counters at scrape time."""
+
+    _FAMILIES = (
+        ("events", "aifm_events", "Events accepted, by kind.", ("kind",)),
+        ("rejected", "aifm_events_rejected", "Records rejected (sent to the dead-letter topic), by reason.", ("reason",)),
+        ("signal_events", "aifm_signal_events", "Events a signal was computed on.", ("signal", *KEY_LABELS)),
+        ("signal_flagged", "aifm_signal_flagged_events", "Events a signal flagged (refusal, failed tool call, audit gap, ...).", ("signal", *KEY_LABELS)),
+        ("findings", "aifm_findings", "Findings published, by signal, alert and severity.", ("signal", "alert", "severity", *KEY_LABELS)),
+        ("version_changes", "aifm_model_version_changes", "Serving model version changes seen.", ("model", "model_version")),
+        ("blocked_tool_calls", "aifm_tool_calls_blocked", "Tool calls a pre-call gate blocked.", ("agent", "tool")),
+        ("kill_switch_events", "aifm_kill_switch_events", "Control events, by action.", ("action",)),
+    )
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self):
+        for _, name, help_text, labels in self._FAMILIES:
+            yield CounterMetricFamily(name, help_text, labels=labels)
+
+    def collect(self):
+        for attribute, name, help_text, labels in self._FAMILIES:
+            family = CounterMetricFamily(name, help_text, labels=labels)
+            for series, count in list(getattr(self.metrics, attribute).items()):
+                values = series if isinstance(series, tuple) else (series,)
+                family.add_metric(list(values), count)
+            yield family
 
 
 _MODEL_SIGNALS = frozenset({"refusal", "hallucination", "error_rate", "latency"})

@@ -288,6 +288,18 @@ def _rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def write_boundaries(directory: str | Path) -> Path:
+    """Write the simulated agents' tool boundary documents, one YAML file per agent."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for agent, spec in BOUNDARIES.items():
+        lines = [f"agent: {agent}", f"allow: {json.dumps(spec['allow'])}", f"deny: {json.dumps(spec['deny'])}"]
+        if "max_calls_per_session" in spec:
+            lines.append(f"max_calls_per_session: {spec['max_calls_per_session']}")
+        (directory / f"{agent}.yaml").write_text("\n".join(lines) + "\n")
+    return directory
+
+
 def write_simulation(out_dir: str | Path, n_events: int, *, seed: int = 7, batch_every: int = 50, bad_lines: int = 0) -> dict:
     """Write ``events.jsonl.gz``, ``incidents.jsonl`` and ``boundaries/`` under ``out_dir``.
 
@@ -324,11 +336,5 @@ def write_simulation(out_dir: str | Path, n_events: int, *, seed: int = 7, batch
     with open(out / "incidents.jsonl", "w") as handle:
         for incident in incidents:
             handle.write(json.dumps({"signal": incident.signal, "key": incident.key, "start": _rfc3339(incident.start), "end": _rfc3339(incident.end)}) + "\n")
-    boundaries = out / "boundaries"
-    boundaries.mkdir(exist_ok=True)
-    for agent, spec in BOUNDARIES.items():
-        lines_out = [f"agent: {agent}", f"allow: {json.dumps(spec['allow'])}", f"deny: {json.dumps(spec['deny'])}"]
-        if "max_calls_per_session" in spec:
-            lines_out.append(f"max_calls_per_session: {spec['max_calls_per_session']}")
-        (boundaries / f"{agent}.yaml").write_text("\n".join(lines_out) + "\n")
+    write_boundaries(out / "boundaries")
     return {"events": len(events), "incidents": len(incidents), "bad_lines": bad_lines, "dir": str(out)}

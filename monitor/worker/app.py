@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -102,6 +104,7 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
+        datadir=_data_directory(settings.group_id),
         web_enabled=False,
         topic_partitions=settings.partitions,
         topic_allow_declare=False,
@@ -137,7 +140,6 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
                 await alerts.send(key=key, value=value)
             for value, headers in output.dead_letters:
                 await dead_letters.send(key=message.key, value=value, headers=headers)
-            yield output
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: MonitorApp, assigned, **kwargs) -> None:
@@ -195,6 +197,13 @@ async def _write_final_snapshots(app: MonitorApp, partitions: list[tuple[str, in
             await asyncio.wait_for(app.consumer.commit(), timeout=5.0)
         except asyncio.TimeoutError:
             log.warning("could not flush %d snapshot(s) within 5 s; state will be rebuilt from the last checkpoint", written)
+
+
+def _data_directory(group_id: str) -> str:
+    """faust writes a small data directory even with in-memory stores: keep it out of the cwd."""
+    path = os.path.join(tempfile.gettempdir(), "aifm-faust", group_id)
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:

@@ -1,0 +1,209 @@
+"""Stream-worker throughput against the embedded broker, three consumers side by side.
+
+For each message shape (single-event messages; batch messages of 100 events) the
+source topic is filled first, then each consumer drains it from the start:
+
+  (a) raw aiokafka consume + json.loads       the ceiling of the client
+  (b) a bare faust agent that only counts       faust's own per-message cost
+  (c) aifm worker                              every non-embedding signal, detectors, metrics,
+                                               findings and dead letters published
+
+Throughput is counted from the first to the last message processed (group joins
+excluded). Peak RSS of the aifm worker is read from /proc for two stream lengths with
+the same keys, to show that memory does not grow with the number of events.
+
+Usage: python bench/bench_worker.py [--single 20000] [--batches 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from monitor.replay.simulate import simulate, write_boundaries
+from monitor.worker.broker import EmbeddedBroker, free_port
+
+BARE_FAUST = textwrap.dedent(
+    """
+    import sys, time, faust
+    bootstrap, topic, expected, group = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    sys.argv = [sys.argv[0], "worker", "-l", "warn", "--without-web"]
+    import tempfile
+    app = faust.App(group, broker="kafka://" + bootstrap, value_serializer="raw", web_enabled=False, datadir=tempfile.mkdtemp(),
+                    broker_session_timeout=6.0, broker_heartbeat_interval=1.0, consumer_auto_offset_reset="earliest")
+    source = app.topic(topic, value_type=bytes, value_serializer="raw")
+    seen = {"n": 0, "first": None}
+
+    @app.agent(source)
+    async def count(stream):
+        async for value in stream:
+            if seen["first"] is None:
+                seen["first"] = time.perf_counter()
+            seen["n"] += 1
+            if seen["n"] == expected:
+                print(f"RESULT {time.perf_counter() - seen['first']:.6f}", flush=True)
+                import os, signal
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    app.main()
+    """
+)
+
+
+async def fill(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, max_request_size=8 << 20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    n, first = 0, None
+    try:
+        while n < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                if first is None:
+                    first = time.perf_counter()
+                for record in records:
+                    json.loads(record.value)
+                    n += 1
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - first
+
+
+def bare_faust(bootstrap: str, topic: str, expected: int) -> float:
+    result = subprocess.run(
+        [sys.executable, "-c", BARE_FAUST, bootstrap, topic, str(expected), f"bare-{topic}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    for line in (result.stdout + result.stderr).splitlines():  # faust routes print() into its log
+        if "RESULT " in line:
+            return float(line.split("RESULT ", 1)[1].split()[0])
+    raise RuntimeError(f"bare faust agent printed no result:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+
+def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Path) -> tuple[float, float]:
+    """(seconds from first to last event, peak RSS MiB) of an aifm worker draining the topic."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("aifm")), "worker", "--bootstrap-servers", bootstrap, "--topics", topic,
+        "--alerts-topic", f"{topic}.alerts", "--dlq-topic", f"{topic}.dlq", "--group-id", f"aifm-{topic}",
+        "--metrics-port", str(port), "--boundaries", str(boundaries), "--loglevel", "warn",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None)
+    first = None
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"aifm worker exited with status {process.returncode}")
+            processed = _events_total(port)
+            now = time.perf_counter()
+            if processed > 0 and first is None:
+                first = now
+            if processed >= expected_events:
+                peak = _peak_rss_mib(process.pid)
+                return now - first, peak
+            time.sleep(0.05)
+        raise RuntimeError("aifm worker did not finish in time")
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def _events_total(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("aifm_events_total{"))
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def progress(message: str) -> None:
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def _key(event: dict) -> bytes:
+    return (event.get("model") or event.get("agent") or "unkeyed").encode()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=20_000, help="single-event messages")
+    parser.add_argument("--batches", type=int, default=2_000, help="batch messages of 100 events")
+    args = parser.parse_args(argv)
+    events, _ = simulate(max(args.single, args.batches * 100 * 3 // 2) + 10, seed=5)
+    boundaries = write_boundaries(tempfile.mkdtemp(prefix="aifm-bench-"))
+    rows = []
+    with EmbeddedBroker() as broker:
+        bootstrap = broker.bootstrap_servers
+        single = [(_key(e), json.dumps(e).encode()) for e in events[: args.single]]
+        asyncio.run(fill(bootstrap, "single", single))
+        progress("single-event topic filled")
+        a = asyncio.run(raw_consume(bootstrap, "single", len(single)))
+        progress(f"(a) {a:.2f} s")
+        b = bare_faust(bootstrap, "single", len(single))
+        progress(f"(b) {b:.2f} s")
+        c, rss_single = aifm_worker(bootstrap, "single", len(single), boundaries)
+        progress(f"(c) {c:.2f} s")
+        n = len(single)
+        rows.append(("single-event messages", n, n, a, b, c))
+
+        sizes = {}
+        for label, count in (("batch", args.batches), ("batch-long", args.batches * 3 // 2)):
+            batched = [
+                (_key(events[i]), json.dumps(events[i : i + 100]).encode()) for i in range(0, count * 100, 100)
+            ]
+            asyncio.run(fill(bootstrap, label, batched))
+            sizes[label] = (len(batched), len(batched) * 100, batched)
+            progress(f"{label} topic filled")
+        n_msgs, n_events, batched = sizes["batch"]
+        a = asyncio.run(raw_consume(bootstrap, "batch", n_msgs))
+        progress(f"(a) {a:.2f} s")
+        b = bare_faust(bootstrap, "batch", n_msgs)
+        progress(f"(b) {b:.2f} s")
+        c, rss_batch = aifm_worker(bootstrap, "batch", n_events, boundaries)
+        progress(f"(c) {c:.2f} s")
+        rows.append(("batches of 100 events", n_msgs, n_events, a, b, c))
+        long_msgs, long_events, _ = sizes["batch-long"]
+        _, rss_long = aifm_worker(bootstrap, "batch-long", long_events, boundaries)
+
+    print(f"\n{'messages':24} {'msgs':>7} {'events':>8} | {'(a) raw aiokafka':>17} {'(b) bare faust':>15} {'(c) aifm worker':>16} | {'c/b msgs':>8}")
+    for label, msgs, n_events, a, b, c in rows:
+        print(
+            f"{label:24} {msgs:>7,} {n_events:>8,} | {msgs / a:>11,.0f} msg/s {msgs / b:>9,.0f} msg/s {n_events / c:>9,.0f} ev/s | {b / c:>8.2f}"
+        )
+    print("(a) and (b) decode or count messages; (c) is in events/s (a batch message holds 100 events)")
+    print(f"\naifm worker peak RSS: {rss_single:.0f} MiB ({args.single:,} single events), {rss_batch:.0f} MiB ({sizes['batch'][1]:,} events), "
+          f"{rss_long:.0f} MiB ({sizes['batch-long'][1]:,} events, same keys)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The worker's parts without a broker: settings, per-partition processing, the faust agent, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from monitor.metrics import Metrics
+from monitor.worker.processor import StreamProcessor
+from monitor.worker.settings import SettingsError, WorkerSettings, settings_from
+
+from conftest import encode, model_call, tool_call
+
+
+def test_settings_come_from_flags_then_environment_then_defaults():
+    env = {"AIFM_BOOTSTRAP_SERVERS": "k1:9092,k2:9092", "AIFM_TOPICS": "a.events, b.events", "AIFM_METRICS_PORT": "9200"}
+
+    class Args:
+        group_id = "from-flag"
+
+    settings = settings_from(Args(), env)
+    assert settings.bootstrap_servers == "k1:9092,k2:9092"
+    assert settings.broker_url == "kafka://k1:9092;kafka://k2:9092"
+    assert settings.topics == ["a.events", "b.events"]
+    assert (settings.group_id, settings.metrics_port, settings.alerts_topic) == ("from-flag", 9200, "ai.alerts")
+    assert settings.state_topic("a.events") == "a.events.aifm-state"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AIFM_BOOTSTRAP_SERVERS": "no-port"}, "bootstrap servers: expected host:port"),
+        ({"AIFM_TOPICS": "bad topic!"}, "Kafka topic names use"),
+        ({"AIFM_ALERTS_TOPIC": "ai.events"}, "cannot also be source topics"),
+        ({"AIFM_METRICS_PORT": "http"}, "expected int"),
+        ({"AIFM_METRICS_PORT": "70000"}, "metrics port: must lie in"),
+        ({"AIFM_PARTITIONS": "0"}, "partitions: must lie in"),
+        ({"AIFM_SECURITY_PROTOCOL": "SASL_SSL"}, "SASL_USERNAME and AIFM_SASL_PASSWORD are required"),
+        ({"AIFM_SECURITY_PROTOCOL": "TLS"}, "security protocol: one of"),
+        ({"AIFM_SSL_CAFILE": "/nonexistent/ca.pem"}, "ssl cafile: /nonexistent/ca.pem is not a readable file"),
+        ({"AIFM_BOUNDARIES": "/nonexistent"}, "boundaries: /nonexistent is not a directory"),
+    ],
+)
+def test_invalid_settings_fail_at_start_with_a_clear_message(env, message):
+    with pytest.raises(SettingsError, match=message):
+        settings_from(None, env)
+
+
+def test_cli_worker_with_invalid_settings_exits_2(capsys):
+    from monitor.cli import main
+
+    assert main(["worker", "--bootstrap-servers", "nonsense"]) == 2
+    assert "bootstrap servers" in capsys.readouterr().err
+
+
+@pytest.fixture
+def processor(thresholds, sample_boundaries):
+    return StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
+
+
+def test_rejects_become_dead_letters_with_original_bytes_and_provenance(processor):
+    processor.assign("ai.events", 2)
+    batch = json.dumps([model_call(0), {"kind": "nope"}]).encode()
+    output = processor.handle("ai.events", 2, 17, batch, [("trace", b"abc")])
+    ((value, headers),) = output.dead_letters
+    headers = dict(headers)
+    assert json.loads(value) == {"kind": "nope"}
+    assert headers["trace"] == b"abc"
+    assert (headers["aifm.reason"], headers["aifm.batch_index"]) == (b"unknown_kind", b"1")
+    assert (headers["aifm.source.topic"], headers["aifm.source.partition"], headers["aifm.source.offset"]) == (b"ai.events", b"2", b"17")
+    whole = processor.handle("ai.events", 2, 18, b"{broken", None)
+    assert whole.dead_letters[0][0] == b"{broken"
+
+
+def test_a_restored_partition_skips_what_its_snapshot_already_holds(processor, thresholds, sample_boundaries):
+    processor.assign("ai.events", 0)
+    for offset in range(50):
+        processor.handle("ai.events", 0, offset, encode(tool_call(offset)))
+    ((topic, partition, snapshot),) = processor.snapshots()
+    assert processor.snapshots() == []  # nothing changed since
+    restarted = StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
+    assert restarted.assign(topic, partition, snapshot) == "restored"
+    assert restarted.handle("ai.events", 0, 49, encode(tool_call(49))).skipped is True
+    assert restarted.handle("ai.events", 0, 50, encode(tool_call(50))).skipped is False
+    (pipeline,) = restarted.pipelines()
+    assert pipeline.events_by_kind["tool_call"] == 51
+
+
+def test_a_snapshot_taken_under_other_thresholds_is_not_restored(processor, thresholds, sample_boundaries):
+    from dataclasses import replace
+
+    processor.assign("ai.events", 0)
+    processor.handle("ai.events", 0, 0, encode(tool_call(0)))
+    snapshot = processor.revoke("ai.events", 0)
+    changed = replace(thresholds, signals={**thresholds.signals, "refusal": replace(thresholds.signals["refusal"], min_samples=7)})
+    other = StreamProcessor(changed, sample_boundaries)
+    assert other.assign("ai.events", 0, snapshot) == "discarded"
+
+
+def test_metrics_exposition_uses_bounded_labels_and_never_text(processor):
+    processor.assign("ai.events", 0)
+    processor.handle("ai.events", 0, 0, encode(model_call(0, output_text="I must decline SECRET-TEXT.", input_text="PROMPT-SECRET")))
+    processor.handle("ai.events", 0, 1, encode(tool_call(1, status="blocked", tool="refund_order")))
+    processor.handle("ai.events", 0, 2, b"not json")
+    processor.metrics.refresh_detectors(processor.pipelines())
+    text = generate_latest(processor.metrics.registry).decode()
+    assert "SECRET" not in text and "m-0" not in text and "t-1" not in text
+    assert 'aifm_signal_flagged_events_total{agent="",model="gpt-4o",signal="refusal",tool=""} 1.0' in text
+    assert 'aifm_tool_calls_blocked_total{agent="support-bot",tool="refund_order"} 1.0' in text
+    assert 'aifm_events_rejected_total{reason="invalid_json"} 1.0' in text
+    assert 'aifm_build_info{version="0.1.0"} 1.0' in text
+    assert 'aifm_detector_threshold{agent="",detector="rate",model="gpt-4o",signal="refusal",tool=""} 9.0' in text
+
+
+@pytest.mark.timeout(60)
+def test_the_faust_agent_routes_findings_and_dead_letters(thresholds, monkeypatch):
+    import asyncio
+
+    from monitor.worker.app import create_app
+
+    app = create_app(WorkerSettings(group_id="unit-test", metrics_port=0))
+    app.finalize()
+    app.conf.store = "memory://"
+    sent: list[tuple[str, bytes | None, bytes]] = []
+
+    async def fake_send(self, key=None, value=None, **kwargs):
+        sent.append((self.get_topic_name(), key, value))
+
+    monkeypatch.setattr(type(app.topic("x")), "send", fake_send)
+    agent = app.agents["aifm.monitor"]
+
+    async def run():
+        async with agent.test_context() as test_agent:
+            for key, payload in [(b"gpt-4o", encode(model_call(0))), (b"gpt-4o", b"{oops")]:
+                event = await test_agent.put(payload, key=key, partition=0)
+                await asyncio.sleep(0)
+                del event
+
+    app.ready[("ai.events", 0)] = asyncio.Event()
+    app.ready[("ai.events", 0)].set()
+    asyncio.run(run())
+    assert [(topic, value) for topic, _, value in sent] == [("ai.events.dlq", b"{oops")]
