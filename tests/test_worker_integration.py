@@ -165,6 +165,18 @@ def test_broker_unavailable_at_start_is_retried_with_backoff_and_reported(tmp_pa
         assert status == 0 and seconds < 10.0
 
 
+def test_sigterm_still_ends_the_worker_within_10_s_when_the_broker_has_gone_away(tmp_path, workers):
+    names = Names()
+    with EmbeddedBroker(log_path=tmp_path / "vanishing-broker.log") as vanishing:
+        worker = workers(vanishing.bootstrap_servers, names)
+        worker.wait_ready()
+        produce(vanishing.bootstrap_servers, names.events, [(b"gpt-4o", encode(model_call(i))) for i in range(100)])
+        worker.wait_metric("aifm_events_total", 100)
+    status, seconds = worker.stop(signal.SIGTERM)
+    assert seconds < 10.0, worker.log()[-2000:]
+    assert status == 0
+
+
 def test_two_workers_in_one_group_split_the_partitions_and_process_each_event_once(broker, workers):
     names = Names()
     first = workers(broker.bootstrap_servers, names, label="first")
