@@ -14,10 +14,10 @@ SAMPLE := replay/samples
 
 .PHONY: demo replay-demo test bench sample clean
 
+# torch first, pinned: the CPU build lies on the build machines' disk, while a bare
+# `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch first, pinned: the CPU build lies on the build machines' disk, while a bare
-	# `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
 	$(PIP) install torch==2.13.0 $(QUIET_PIP)
 	$(PIP) install -e '.[embeddings,demo,dev]' $(QUIET_PIP)
 	$(PY) -m pip check
