@@ -138,7 +138,6 @@ def test_the_faust_agent_routes_findings_and_dead_letters(thresholds, monkeypatc
                 await asyncio.sleep(0)
                 del event
 
-    app.ready[("ai.events", 0)] = asyncio.Event()
-    app.ready[("ai.events", 0)].set()
+    app.processor.assign("ai.events", 0)  # what the assignment signal does before records flow
     asyncio.run(run())
     assert [(topic, value) for topic, _, value in sent] == [("ai.events.dlq", b"{oops")]

@@ -120,7 +120,8 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     app.metrics = metrics
     app.processor = StreamProcessor(thresholds, boundaries, metrics)
     app.sensors.add(_CommitTimer(metrics))
-    app.ready = {}  # (topic, partition) -> asyncio.Event set once its state is restored
+    app.revoked = set()  # source partitions taken away from this worker and not given back
+    app.state_changed = asyncio.Event()  # pulsed whenever partitions are assigned or revoked
     sources = app.topic(*settings.topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
@@ -130,11 +131,8 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     async def monitor(stream):
         async for event in stream.events():
             message = event.message
-            ready = app.ready.get((message.topic, message.partition))
-            if ready is None:
-                ready = app.ready[(message.topic, message.partition)] = asyncio.Event()
-            if not ready.is_set():
-                await ready.wait()  # the partition's snapshot is being restored
+            if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
+                continue  # the partition was revoked meanwhile: its new owner processes the record
             output = processor.handle(message.topic, message.partition, message.offset, message.value, _headers(message.headers))
             for key, value in output.alerts:
                 await alerts.send(key=key, value=value)
@@ -148,16 +146,16 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
         app.metrics.rebalances.inc()
         snapshots = await read_snapshots(settings, new)
         results = [processor.assign(topic, partition, snapshots.get((topic, partition))) for topic, partition in new]
-        for tp in new:
-            app.ready.setdefault(tp, asyncio.Event()).set()
+        app.revoked.difference_update(mine)
+        _pulse(app)
         log.info("assigned %d partition(s): %s", len(new), ", ".join(f"{t}[{p}] {r}" for (t, p), r in zip(new, results)) or "none new")
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: MonitorApp, revoked, **kwargs) -> None:
         mine = [(tp.topic, tp.partition) for tp in revoked if tp.topic in settings.topics]
-        for tp in mine:
-            app.ready.pop(tp, None)
+        app.revoked.update(mine)
         await _write_final_snapshots(app, mine)
+        _pulse(app)
 
     @app.on_before_shutdown.connect
     async def on_shutdown(app: MonitorApp, **kwargs) -> None:
@@ -197,6 +195,24 @@ async def _write_final_snapshots(app: MonitorApp, partitions: list[tuple[str, in
             await asyncio.wait_for(app.consumer.commit(), timeout=5.0)
         except asyncio.TimeoutError:
             log.warning("could not flush %d snapshot(s) within 5 s; state will be rebuilt from the last checkpoint", written)
+
+
+async def _wait_for_state(app: MonitorApp, topic: str, partition: int) -> bool:
+    """Wait until the partition's snapshot is restored; False if the partition is revoked instead.
+
+    faust may deliver a partition's first records before the assignment signal has
+    restored its state; processing them on a fresh pipeline would fork the state.
+    """
+    while not app.processor.has(topic, partition):
+        if (topic, partition) in app.revoked:
+            return False
+        await app.state_changed.wait()
+    return True
+
+
+def _pulse(app: MonitorApp) -> None:
+    changed, app.state_changed = app.state_changed, asyncio.Event()
+    changed.set()
 
 
 def _data_directory(group_id: str) -> str:

@@ -56,6 +56,9 @@ class StreamProcessor:
     def assigned(self) -> list[tuple[str, int]]:
         return sorted(self._partitions)
 
+    def has(self, topic: str, partition: int) -> bool:
+        return (topic, partition) in self._partitions
+
     def pipelines(self) -> list[Pipeline]:
         return [state.pipeline for state in self._partitions.values()]
 
