@@ -128,10 +128,10 @@ def test_sigterm_stops_cleanly_within_10_s_and_a_restart_resumes_from_the_snapsh
     assert again.metric("aifm_events_total") == 1  # nothing before the restart is processed again
 
 
-def test_sigkill_mid_stream_then_restart_accounts_for_every_event(broker, workers):
+def test_sigkill_mid_stream_then_restart_accounts_for_every_event(broker, workers, thresholds):
     names = Names()
     events = refusal_events(6000, seed=4)
-    expected = Pipeline(__import__("monitor.thresholds", fromlist=["load_thresholds"]).load_thresholds(), Boundaries())
+    expected = Pipeline(thresholds, Boundaries())
     expected_ids = {f.alert_id for e in events for f in expected.process_record(encode(e)).findings}
     assert expected_ids
     worker = workers(broker.bootstrap_servers, names)
@@ -142,11 +142,12 @@ def test_sigkill_mid_stream_then_restart_accounts_for_every_event(broker, worker
     again = workers(broker.bootstrap_servers, names, label="restarted")
     again.wait_ready()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    drained = False
+    while time.monotonic() < deadline and not drained:
         done = again.metric("aifm_events_total") + again.metric("aifm_records_skipped_total")
-        if again.metric("aifm_consumer_lag_messages") == 0 and done > 0:
-            break
+        drained = again.metric("aifm_consumer_lag_messages") == 0 and done > 0
         time.sleep(0.5)
+    assert drained, again.log()[-2000:]
     alerts = read_topic(broker.bootstrap_servers, names.alerts, at_least=1)
     assert {json.loads(r.value)["alert_id"] for r in alerts} == expected_ids
 
