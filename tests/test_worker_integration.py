@@ -178,6 +178,33 @@ def test_sigterm_still_ends_the_worker_within_10_s_when_the_broker_has_gone_away
     assert status == 0
 
 
+def test_broker_restarted_mid_run_is_reported_and_the_worker_carries_on(tmp_path, workers):
+    names = Names()
+    port = free_port()
+    broker = EmbeddedBroker(port, log_path=tmp_path / "restarted-broker.log").start()
+    try:
+        worker = workers(broker.bootstrap_servers, names)
+        worker.wait_ready()
+        produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(model_call(i))) for i in range(50)])
+        worker.wait_metric("aifm_events_total", 50)
+        broker.stop()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and worker.metric("aifm_broker_up") != 0:
+            time.sleep(0.5)
+        assert worker.metric("aifm_broker_up") == 0
+        assert worker.metric("aifm_broker_errors_total") >= 1
+        assert "unreachable" in worker.log()
+        assert worker.process.poll() is None
+        # The embedded broker keeps topics in memory: a restarted one starts empty, as a
+        # replaced cluster would. The worker must reconnect and consume what comes next.
+        broker = EmbeddedBroker(port, log_path=tmp_path / "restarted-broker-2.log").start()
+        produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(model_call(100 + i))) for i in range(20)])
+        worker.wait_metric("aifm_broker_up", 1, timeout=30)
+        worker.wait_metric("aifm_events_total", 70, timeout=120)
+    finally:
+        broker.stop()
+
+
 def test_two_workers_in_one_group_split_the_partitions_and_process_each_event_once(broker, workers):
     names = Names()
     first = workers(broker.bootstrap_servers, names, label="first")

@@ -78,8 +78,11 @@ def test_a_restored_partition_skips_what_its_snapshot_already_holds(processor, t
     processor.assign("ai.events", 0)
     for offset in range(50):
         processor.handle("ai.events", 0, offset, encode(tool_call(offset)))
-    ((topic, partition, snapshot),) = processor.snapshots()
+    taken = processor.snapshots()
+    assert len(processor.snapshots()) == 1  # not confirmed yet: a failed write is retried
+    processor.confirm(taken)
     assert processor.snapshots() == []  # nothing changed since
+    ((topic, partition, snapshot),) = taken
     restarted = StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
     assert restarted.assign(topic, partition, snapshot) == "restored"
     assert restarted.handle("ai.events", 0, 49, encode(tool_call(49))).skipped is True

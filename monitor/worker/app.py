@@ -70,6 +70,7 @@ class MonitorApp(faust.App):
             await self.send_snapshot(topic, partition, data)
         if snapshots:
             await self.producer.flush()
+            self.processor.confirm(snapshots)
             self.metrics.snapshots.labels(self.settings.topics[0]).inc(len(snapshots))
             self.metrics.last_snapshot.set_to_current_time()
         await self.consumer.commit()
@@ -164,7 +165,12 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
 
     @app.timer(settings.snapshot_seconds)
     async def checkpoint() -> None:
-        written = await app.checkpoint()
+        try:
+            written = await asyncio.wait_for(app.checkpoint(), timeout=max(5.0, settings.snapshot_seconds))
+        except Exception as error:  # the broker may be away: report, keep the state, try again next time
+            metrics.broker_errors.inc()
+            log.warning("checkpoint failed (%s); offsets stay uncommitted until the next one", type(error).__name__)
+            return
         if written:
             log.debug("checkpoint: %d snapshot(s)", written)
 

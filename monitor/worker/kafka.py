@@ -113,16 +113,36 @@ async def probe(settings: WorkerSettings, timeout: float = 5.0) -> None:
         await admin.close()
 
 
-async def read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
-    """The latest snapshot of each source partition, read from the state topics to their end."""
+async def read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]], timeout: float = 30.0) -> dict[tuple[str, int], bytes]:
+    """The latest snapshot of each source partition, read from the state topics to their end.
+
+    A state topic that does not exist (a new deployment, or a broker that lost its
+    data) gives no snapshot. If the read does not finish within ``timeout`` the
+    partitions start fresh, with a warning: their detectors re-learn from the stream.
+    """
     if not partitions:
         return {}
+    try:
+        return await asyncio.wait_for(_read_snapshots(settings, partitions), timeout)
+    except (asyncio.TimeoutError, KafkaError) as error:
+        log.warning("could not read detector snapshots (%s); %d partition(s) start fresh", type(error).__name__, len(partitions))
+        return {}
+
+
+async def _read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
     wanted = {(settings.state_topic(topic), partition): (topic, partition) for topic, partition in partitions}
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
     await consumer.start()
     latest: dict[tuple[str, int], bytes] = {}
     try:
-        tps = [TopicPartition(topic, partition) for topic, partition in wanted]
+        existing = await consumer.topics()
+        tps = [
+            TopicPartition(topic, partition)
+            for topic, partition in wanted
+            if topic in existing and partition in (consumer.partitions_for_topic(topic) or ())
+        ]
+        if not tps:
+            return latest
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -86,13 +86,19 @@ class StreamProcessor:
         return self._snapshot(state)
 
     def snapshots(self) -> list[tuple[str, int, bytes]]:
-        """Snapshots of every partition whose state changed since its last snapshot."""
-        taken = []
-        for (topic, partition), state in self._partitions.items():
-            if state.dirty:
-                taken.append((topic, partition, self._snapshot(state)))
+        """Snapshots of every partition whose state changed since its last confirmed snapshot.
+
+        Call :meth:`confirm` once they are durably written; until then they count as
+        not taken, so a failed write is retried at the next checkpoint.
+        """
+        return [(topic, partition, self._snapshot(state)) for (topic, partition), state in self._partitions.items() if state.dirty]
+
+    def confirm(self, taken: list[tuple[str, int, bytes]]) -> None:
+        """Mark snapshots as written (unless the partition moved on since they were taken)."""
+        for topic, partition, data in taken:
+            state = self._partitions.get((topic, partition))
+            if state is not None and state.next_offset == _OFFSET.unpack_from(data)[0]:
                 state.dirty = False
-        return taken
 
     def _snapshot(self, state: _PartitionState) -> bytes:
         return _OFFSET.pack(state.next_offset) + state.pipeline.snapshot()
