@@ -16,11 +16,11 @@ second would be a large share of the pipeline's own cost.
 from __future__ import annotations
 
 import time
-
+from bisect import bisect_left
 from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from monitor import __version__
 from monitor.events import Event
@@ -49,19 +49,16 @@ class Metrics:
         self.kill_switch_events = Tally()  # action
         r.register(_EventCounters(self))
         self.serving_version = Gauge("aifm_model_version_info", "1 for the model version last seen serving.", ["model", "model_version"], registry=r)
-        self.model_latency = Histogram("aifm_model_latency_seconds", "Model call latency.", ["model"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.per_token_latency = Histogram(
-            "aifm_model_latency_per_output_token_seconds", "Model call latency per output token.", ["model"], buckets=_PER_TOKEN_BUCKETS, registry=r
-        )
-        self._latency_children: dict = {}
+        self.model_latency: dict[str, _Buckets] = {}  # model -> buckets
+        self.per_token_latency: dict[str, _Buckets] = {}
+        self.processing = _Buckets(_PROCESSING_BUCKETS)
+        self.last_event_ts = 0.0
+        self.last_processed_at = 0.0
         self.detector_statistic = Gauge(
             "aifm_detector_statistic", "Current statistic of a detector (compare with aifm_detector_threshold).", ["signal", "detector", *KEY_LABELS], registry=r
         )
         self.detector_threshold = Gauge("aifm_detector_threshold", "Threshold a detector's statistic is compared with.", ["signal", "detector", *KEY_LABELS], registry=r)
         self.detector_events = Gauge("aifm_detector_events", "Events a detector has seen (the minimum-sample floor applies to it).", ["signal", "detector", *KEY_LABELS], registry=r)
-        self.last_event_timestamp = Gauge("aifm_last_event_timestamp_seconds", "Event time of the newest event processed.", registry=r)
-        self.last_processed = Gauge("aifm_last_processed_timestamp_seconds", "Wall-clock time the last record was processed.", registry=r)
-        self.processing = Histogram("aifm_record_processing_seconds", "Time to process one record (object or batch).", buckets=_PROCESSING_BUCKETS, registry=r)
         self.skipped = Counter("aifm_records_skipped", "Records skipped because a restored snapshot already holds them.", ["topic"], registry=r)
         self.snapshots = Counter("aifm_state_snapshots", "Detector-state snapshots written.", ["topic"], registry=r)
         self.restores = Counter("aifm_state_restores", "Detector-state snapshots restored on partition assignment.", ["topic", "result"], registry=r)
@@ -81,36 +78,31 @@ class Metrics:
         model = labels.get("model", "")
         agent = labels.get("agent", "")
         tool = labels.get("tool", "")
+        signal_events, signal_flagged = self.signal_events, self.signal_flagged
         for signal, value in signals.items():
             flag = value.get("flag")
             if flag is None:
                 continue
-            if signal in _MODEL_SIGNALS:
-                key = (model, "", "")
-            elif signal in _TOOL_SIGNALS:
-                key = ("", agent, tool)
-            elif signal == "feedback":
-                key = (model, "" if model else agent, "")
-            else:
-                key = ("", agent, "")
-            series = (signal, *key)
-            self.signal_events[series] += 1
+            # Tallied under every label; the labels that apply to the signal are kept at scrape time.
+            series = (signal, model, agent, tool)
+            signal_events[series] += 1
             if flag:
-                self.signal_flagged[series] += 1
+                signal_flagged[series] += 1
             if signal == "tool_scope" and value["blocked"]:
                 self.blocked_tool_calls[(agent, tool)] += 1
         latency = signals.get("latency")
         if latency is not None:
-            children = self._latency_children.get(model)
-            if children is None:
-                children = self._latency_children[model] = (self.model_latency.labels(model), self.per_token_latency.labels(model))
-            children[0].observe(latency["seconds"])
+            buckets = self.model_latency.get(model)
+            if buckets is None:
+                buckets = self.model_latency[model] = _Buckets(_LATENCY_BUCKETS)
+                self.per_token_latency[model] = _Buckets(_PER_TOKEN_BUCKETS)
+            buckets.observe(latency["seconds"])
             if latency["per_token_seconds"] is not None:
-                children[1].observe(latency["per_token_seconds"])
+                self.per_token_latency[model].observe(latency["per_token_seconds"])
         if event.kind == "control":
             self.kill_switch_events[event.action] += 1
-        if event.ts is not None:
-            self.last_event_timestamp.set(event.ts)
+        if event.ts is not None and event.ts > self.last_event_ts:
+            self.last_event_ts = event.ts
 
     def observe_finding(self, finding) -> None:
         key = finding.key
@@ -124,7 +116,7 @@ class Metrics:
 
     def record_processed(self, seconds: float) -> None:
         self.processing.observe(seconds)
-        self.last_processed.set(time.time())
+        self.last_processed_at = time.time()
 
     # -- periodic -------------------------------------------------------------------------
 
@@ -140,8 +132,32 @@ class Metrics:
                 self.serving_version.labels(model, version).set(1)
 
 
+class _Buckets:
+    """A histogram without locks or labels: bucket counts, count and sum (exposed at scrape time)."""
+
+    __slots__ = ("bounds", "counts", "total", "count")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        running, buckets = 0, []
+        for bound, count in zip((*self.bounds, float("inf")), self.counts):
+            running += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return buckets
+
+
 class _EventCounters:
-    """Exposes the per-event tallies as Prometheus counters at scrape time."""
+    """Exposes the per-event tallies (and lock-free histograms) to Prometheus at scrape time."""
 
     _FAMILIES = (
         ("events", "aifm_events", "Events accepted, by kind.", ("kind",)),
@@ -158,16 +174,48 @@ class _EventCounters:
         self.metrics = metrics
 
     def describe(self):
-        for _, name, help_text, labels in self._FAMILIES:
-            yield CounterMetricFamily(name, help_text, labels=labels)
+        return []  # collected only at scrape time
 
     def collect(self):
+        metrics = self.metrics
         for attribute, name, help_text, labels in self._FAMILIES:
             family = CounterMetricFamily(name, help_text, labels=labels)
-            for series, count in list(getattr(self.metrics, attribute).items()):
+            tally = getattr(metrics, attribute)
+            if attribute in ("signal_events", "signal_flagged"):
+                tally = _by_signal_labels(tally)
+            for series, count in list(tally.items()):
                 values = series if isinstance(series, tuple) else (series,)
                 family.add_metric(list(values), count)
             yield family
+        for attribute, name, help_text in (
+            ("model_latency", "aifm_model_latency_seconds", "Model call latency."),
+            ("per_token_latency", "aifm_model_latency_per_output_token_seconds", "Model call latency per output token."),
+        ):
+            family = HistogramMetricFamily(name, help_text, labels=["model"])
+            for model, buckets in list(getattr(metrics, attribute).items()):
+                family.add_metric([model], buckets.cumulative(), buckets.total)
+            yield family
+        family = HistogramMetricFamily("aifm_record_processing_seconds", "Time to process one record (object or batch).")
+        family.add_metric([], metrics.processing.cumulative(), metrics.processing.total)
+        yield family
+        yield GaugeMetricFamily("aifm_last_event_timestamp_seconds", "Event time of the newest event processed.", value=metrics.last_event_ts)
+        yield GaugeMetricFamily("aifm_last_processed_timestamp_seconds", "Wall-clock time the last record was processed.", value=metrics.last_processed_at)
+
+
+def _by_signal_labels(tally: Tally) -> Tally:
+    """Fold (signal, model, agent, tool) tallies onto the labels that identify each signal's stream."""
+    folded: Tally = Tally()
+    for (signal, model, agent, tool), count in list(tally.items()):
+        if signal in _MODEL_SIGNALS:
+            key = (model, "", "")
+        elif signal in _TOOL_SIGNALS:
+            key = ("", agent, tool)
+        elif signal == "feedback":
+            key = (model, "" if model else agent, "")
+        else:
+            key = ("", agent, "")
+        folded[(signal, *key)] += count
+    return folded
 
 
 _MODEL_SIGNALS = frozenset({"refusal", "hallucination", "error_rate", "latency"})

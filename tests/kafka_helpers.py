@@ -109,14 +109,14 @@ class WorkerProcess:
         return process.returncode, time.monotonic() - started
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]], *, max_request_size: int = 4_000_000) -> None:
-    """Send (key, value) records in order and wait for every acknowledgement."""
+def produce(bootstrap: str, topic: str, records: list[tuple], *, max_request_size: int = 4_000_000) -> None:
+    """Send (key, value) or (key, value, headers) records in order and wait for every acknowledgement."""
 
     async def run() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=max_request_size, acks="all")
         await producer.start()
         try:
-            futures = [await producer.send(topic, value=value, key=key) for key, value in records]
+            futures = [await producer.send(topic, value=record[1], key=record[0], headers=record[2] if len(record) > 2 else None) for record in records]
             await asyncio.gather(*futures)
         finally:
             await producer.stop()

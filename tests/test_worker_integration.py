@@ -71,7 +71,7 @@ def test_malformed_input_goes_to_the_dead_letter_topic_and_the_worker_keeps_runn
         (json.dumps(model_call(99, output_text="x" * 5000)).encode(), "too_large"),
     ]
     batch = json.dumps([model_call(100), {"kind": "telemetry"}, model_call(101)]).encode()
-    records = [(b"gpt-4o", value) for value in good] + [(b"gpt-4o", value) for value, _ in bad] + [(b"gpt-4o", batch)]
+    records = [(b"gpt-4o", value) for value in good] + [(b"gpt-4o", value, [("traceparent", b"00-abc-01")]) for value, _ in bad] + [(b"gpt-4o", batch)]
     worker = workers(broker.bootstrap_servers, names, extra_env=small_records)
     worker.wait_ready()
     produce(broker.bootstrap_servers, names.events, records)
@@ -86,6 +86,7 @@ def test_malformed_input_goes_to_the_dead_letter_topic_and_the_worker_keeps_runn
     assert dict(by_reason["unknown_kind"].headers)["aifm.batch_index"] == b"1"
     headers = dict(by_reason["schema"].headers)
     assert headers["aifm.source.topic"] == names.events.encode() and int(headers["aifm.source.offset"]) >= 0
+    assert headers["traceparent"] == b"00-abc-01"  # the record's own headers are kept
     for reason in ("invalid_json", "not_utf8", "schema", "missing_field", "empty", "too_large", "unknown_kind"):
         assert worker.metric("aifm_events_rejected_total", reason=reason) == 1, reason
     assert worker.metric("aifm_events_total", kind="model_call") == 7

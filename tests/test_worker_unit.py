@@ -60,17 +60,16 @@ def processor(thresholds, sample_boundaries):
     return StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
 
 
-def test_rejects_become_dead_letters_with_original_bytes_and_provenance(processor):
+def test_rejects_become_dead_letters_with_their_own_bytes_and_provenance(processor):
     processor.assign("ai.events", 2)
     batch = json.dumps([model_call(0), {"kind": "nope"}]).encode()
-    output = processor.handle("ai.events", 2, 17, batch, [("trace", b"abc")])
+    output = processor.handle("ai.events", 2, 17, batch)
     ((value, headers),) = output.dead_letters
     headers = dict(headers)
     assert json.loads(value) == {"kind": "nope"}
-    assert headers["trace"] == b"abc"
     assert (headers["aifm.reason"], headers["aifm.batch_index"]) == (b"unknown_kind", b"1")
     assert (headers["aifm.source.topic"], headers["aifm.source.partition"], headers["aifm.source.offset"]) == (b"ai.events", b"2", b"17")
-    whole = processor.handle("ai.events", 2, 18, b"{broken", None)
+    whole = processor.handle("ai.events", 2, 18, b"{broken")
     assert whole.dead_letters[0][0] == b"{broken"
 
 

@@ -134,11 +134,11 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
             message = event.message
             if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
                 continue  # the partition was revoked meanwhile: its new owner processes the record
-            output = processor.handle(message.topic, message.partition, message.offset, message.value, _headers(message.headers))
+            output = processor.handle(message.topic, message.partition, message.offset, message.value)
             for key, value in output.alerts:
                 await alerts.send(key=key, value=value)
             for value, headers in output.dead_letters:
-                await dead_letters.send(key=message.key, value=value, headers=headers)
+                await dead_letters.send(key=message.key, value=value, headers=_headers(message.headers) + headers)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: MonitorApp, assigned, **kwargs) -> None:

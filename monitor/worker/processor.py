@@ -103,8 +103,11 @@ class StreamProcessor:
     def _snapshot(self, state: _PartitionState) -> bytes:
         return _OFFSET.pack(state.next_offset) + state.pipeline.snapshot()
 
-    def handle(self, topic: str, partition: int, offset: int, value: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> Output:
-        """Process one Kafka record. Never raises on bad input."""
+    def handle(self, topic: str, partition: int, offset: int, value: bytes | None) -> Output:
+        """Process one Kafka record. Never raises on bad input.
+
+        Dead letters carry our provenance headers; the caller adds the record's own.
+        """
         started = time.perf_counter()
         state = self._partitions.get((topic, partition))
         if state is None:  # a record from a partition we were not told about: treat as assigned, fresh
@@ -130,7 +133,7 @@ class StreamProcessor:
                     metrics.observe_finding(finding)
         for reject in result.rejects:
             original = reject.raw if reject.raw is not None else (value if value is not None else b"")
-            dead_headers = list(headers or []) + [
+            dead_headers = [
                 ("aifm.reason", reject.reason.encode()),
                 ("aifm.detail", reject.detail.encode()),
                 ("aifm.source.topic", topic.encode()),
