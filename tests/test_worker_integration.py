@@ -206,6 +206,28 @@ def test_broker_restarted_mid_run_is_reported_and_the_worker_carries_on(tmp_path
         broker.stop()
 
 
+def test_a_state_topic_whose_partitions_do_not_match_its_source_is_refused_at_start(broker, workers):
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    names = Names()
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(names.events, 4, 1), NewTopic(f"{names.events}.aifm-state", 2, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    worker = workers(broker.bootstrap_servers, names)
+    worker.process.wait(60)
+    assert worker.process.returncode != 0
+    assert f"topic '{names.events}.aifm-state' has 2 partitions but its source '{names.events}' has 4" in worker.log()
+
+
 def test_two_workers_in_one_group_split_the_partitions_and_process_each_event_once(broker, workers):
     names = Names()
     first = workers(broker.bootstrap_servers, names, label="first")
