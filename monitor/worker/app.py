@@ -25,7 +25,7 @@ from faust.sensors import Sensor
 from monitor.metrics import Metrics
 from monitor.signals.tool_scope import load_boundaries
 from monitor.thresholds import load_thresholds
-from monitor.worker.kafka import ensure_topics, probe, read_snapshots, wait_for_broker
+from monitor.worker.kafka import client_options, ensure_topics, probe, read_snapshots, wait_for_broker
 from monitor.worker.processor import StreamProcessor
 from monitor.worker.settings import WorkerSettings
 
@@ -238,8 +238,6 @@ def _headers(headers: Any) -> list[tuple[str, bytes]]:
 def _credentials(settings: WorkerSettings):
     if settings.security_protocol == "PLAINTEXT":
         return None
-    from monitor.worker.kafka import client_options
-
     options = client_options(settings)
     if settings.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(

@@ -83,7 +83,7 @@ async def _create(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> None:
         pass  # another worker of the group created it first
 
 
-async def wait_for_broker(settings: WorkerSettings, metrics=None, *, max_delay: float = 30.0, stop: asyncio.Event | None = None) -> None:
+async def wait_for_broker(settings: WorkerSettings, metrics=None, *, max_delay: float = 30.0) -> None:
     """Block until the brokers answer, retrying with exponential backoff and saying so."""
     delay = 0.5
     while True:
@@ -97,8 +97,6 @@ async def wait_for_broker(settings: WorkerSettings, metrics=None, *, max_delay: 
                 metrics.broker_up.set(0)
                 metrics.broker_errors.inc()
             log.warning("broker %s unreachable (%s); retrying in %.1f s", settings.bootstrap_servers, type(error).__name__, delay)
-            if stop is not None and stop.is_set():
-                raise
             await asyncio.sleep(delay)
             delay = min(max_delay, delay * 2)
 
