@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import signal
 import time
 
@@ -249,3 +251,21 @@ def test_two_workers_in_one_group_split_the_partitions_and_process_each_event_on
         time.sleep(0.5)
     time.sleep(1.5)
     assert first.metric("aifm_events_total") + second.metric("aifm_events_total") == len(records)
+
+
+def test_the_demo_runs_end_to_end_and_stops_everything_it_started():
+    import subprocess
+
+    from kafka_helpers import AIFM
+
+    result = subprocess.run(
+        [AIFM, "demo", "--events", "12000", "--rate", "4000", "--metrics-port", "0", "--exit-when-done"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    pid = int(re.search(r"embedded broker \(Tansu, memory storage\) on 127\.0\.0\.1:\d+, pid (\d+)", out).group(1))
+    assert re.search(r"\[status\] sent ([\d,]+)/\1  processed \1 ", out), out[-2000:]  # everything sent was processed
+    assert "labelled incidents detected:" in out and "embedded broker stopped" in out
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
