@@ -20,9 +20,15 @@ EXIT_USAGE = 2
 
 
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="JSONL or .jsonl.gz logs, or directories of them")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="JSONL or .jsonl.gz logs, or directories of them")
     parser.add_argument("--thresholds", metavar="FILE", help=f"thresholds file (default: $AIFM_THRESHOLDS or {default_thresholds_path()})")
     parser.add_argument("--boundaries", metavar="DIR", help="directory of per-agent tool boundary YAML files")
+    kafka = parser.add_argument_group("history from Kafka (read without a consumer group; SASL/TLS from AIFM_* variables)")
+    kafka.add_argument("--from-kafka", metavar="TOPIC", help="replay TOPIC from its start (or --start-offset / --start-time) to its current end")
+    kafka.add_argument("--bootstrap-servers", default=None, help="brokers [AIFM_BOOTSTRAP_SERVERS]")
+    start = kafka.add_mutually_exclusive_group()
+    start.add_argument("--start-offset", type=int, default=None, help="start every partition at this offset")
+    start.add_argument("--start-time", default=None, help="start at the first record at or after this RFC 3339 time or epoch seconds")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -69,6 +75,23 @@ def _load(args):
     return thresholds, boundaries
 
 
+def _history(args, stack: contextlib.ExitStack) -> list:
+    """The Kafka partitions named by --from-kafka, as replay sources (none without it)."""
+    if not args.paths and not args.from_kafka:
+        raise ValueError("give log paths, --from-kafka TOPIC, or both")
+    if not args.from_kafka:
+        return []
+    from monitor.events import parse_ts
+    from monitor.replay.kafka_source import KafkaHistory
+
+    start_time = None
+    if args.start_time is not None:
+        raw = args.start_time
+        start_time = parse_ts(float(raw) if raw.replace(".", "", 1).isdigit() else raw)
+    history = stack.enter_context(KafkaHistory(settings_from(args), args.from_kafka, start_offset=args.start_offset, start_time=start_time))
+    return history.sources()
+
+
 def _cmd_replay(args) -> int:
     from monitor.replay.run import format_summary, replay, write_rejects
     from monitor.replay.scoring import load_incidents, score
@@ -76,8 +99,9 @@ def _cmd_replay(args) -> int:
     thresholds, boundaries = _load(args)
     incidents = load_incidents(args.incidents) if args.incidents else None
     with contextlib.ExitStack() as stack:
+        sources = _history(args, stack)
         findings_out = stack.enter_context(open(args.out, "wb")) if args.out else None
-        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out)
+        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources)
     if args.show_findings:
         for finding in report.findings:
             print(format_finding(finding))
@@ -99,8 +123,10 @@ def _cmd_signals(args) -> int:
     from monitor.replay.run import format_summary, replay, write_rejects
 
     thresholds, boundaries = _load(args)
-    with open(args.out, "wb") as signals_out:
-        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out)
+    with contextlib.ExitStack() as stack:
+        sources = _history(args, stack)
+        signals_out = stack.enter_context(open(args.out, "wb"))
+        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out, sources=sources)
     print(format_summary(report))
     if report.rejected:
         rejects_path = f"{args.out}.rejects.jsonl"

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from monitor.worker.broker import free_port
+from monitor.worker.kafka import log_end_offsets
 
 AIFM = str(Path(sys.executable).with_name("aifm"))
 
@@ -144,8 +145,8 @@ def read_topic(bootstrap: str, topic: str, *, at_least: int = 0, timeout: float 
             consumer.assign(tps)
             records: list = []
             while True:
+                ends = await log_end_offsets(consumer, tps)
                 await consumer.seek_to_beginning(*tps)
-                ends = await consumer.end_offsets(tps)
                 records = []
                 remaining = {tp for tp in tps if ends[tp] > 0}
                 while remaining:

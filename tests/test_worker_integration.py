@@ -14,6 +14,7 @@ import yaml
 
 from monitor.pipeline import Pipeline
 from monitor.signals.tool_scope import Boundaries
+from monitor.thresholds import load_thresholds
 from monitor.worker.broker import EmbeddedBroker, free_port
 
 from conftest import REPO, encode, model_call
@@ -269,3 +270,47 @@ def test_the_demo_runs_end_to_end_and_stops_everything_it_started():
     assert "labelled incidents detected:" in out and "embedded broker stopped" in out
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_replay_reads_history_straight_from_kafka_without_joining_a_group(broker, tmp_path, capsys):
+    from monitor.cli import main
+
+    names = Names()
+    events = refusal_events(4500, seed=1)
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(e)) for e in events] + [(b"gpt-4o", b"{broken")])
+    out = tmp_path / "findings.jsonl"
+    assert main(["replay", "--from-kafka", names.events, "--bootstrap-servers", broker.bootstrap_servers, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "replayed 4,500 events" in printed and "rejected 1 records: invalid_json 1" in printed
+    expected = Pipeline(load_thresholds(), Boundaries())
+    expected_ids = [f.alert_id for e in events for f in expected.process_record(encode(e)).findings]
+    assert [json.loads(line)["alert_id"] for line in out.read_text().splitlines()] == expected_ids != []
+    rejects = [json.loads(line) for line in (tmp_path / "findings.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert rejects[0]["source"].startswith(f"kafka:{names.events}[") and rejects[0]["record"] == "{broken"
+    # from an offset: only what follows it
+    assert main(["replay", "--from-kafka", names.events, "--bootstrap-servers", broker.bootstrap_servers, "--start-offset", "4000"]) == 0
+    assert "replayed 500 events" in capsys.readouterr().out
+
+
+def test_a_single_snapshot_record_is_found_although_the_broker_understates_end_offsets(broker):
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from monitor.worker.kafka import read_snapshots
+    from monitor.worker.settings import WorkerSettings
+
+    names = Names()
+    settings = WorkerSettings(bootstrap_servers=broker.bootstrap_servers, topics=[names.events])
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(settings.state_topic(names.events), 1, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    produce(broker.bootstrap_servers, settings.state_topic(names.events), [(f"{names.events}:0".encode(), b"only-snapshot")])
+    assert asyncio.run(read_snapshots(settings, [(names.events, 0)])) == {(names.events, 0): b"only-snapshot"}

@@ -86,14 +86,18 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def events_in_order(
-    path: Path,
+    source: str,
+    lines: Iterable[tuple[int, bytes]],
     *,
     window: int,
     max_record_bytes: int,
     rejected: list[RejectedLine],
     order_stats: dict,
 ) -> Iterator[tuple[float, int, Event]]:
-    """Decoded events of one file as (ts, sequence, event), reordered by ``ts`` within ``window`` events.
+    """Decoded events of one source as (ts, sequence, event), reordered by ``ts`` within ``window`` events.
+
+    ``lines`` yields (position, raw record): line numbers for a file, offsets for a
+    Kafka partition; rejects are reported at that position.
 
     Events are buffered; when the buffer holds ``2 * window`` events it is sorted (a
     stable sort, linear on nearly ordered logs) and its first half is released. An
@@ -102,12 +106,11 @@ def events_in_order(
     without ``ts`` sort at the latest timestamp seen before them. Rejected lines are
     appended to ``rejected``.
     """
-    source = str(path)
     pending: list[tuple[float, int, Event]] = []
     sequence = 0
     last_ts = float("-inf")
     emitted = float("-inf")
-    for number, line in read_lines(path):
+    for number, line in lines:
         events, rejects = decode_record(line, max_bytes=max_record_bytes)
         for reject in rejects:
             rejected.append(RejectedLine(source, number, reject, line.rstrip(b"\r\n")))
@@ -137,12 +140,12 @@ def _by_ts(item: tuple[float, int, Event]) -> float:
 
 
 def merged_events(
-    files: list[Path], *, window: int, max_record_bytes: int, rejected: list[RejectedLine], order_stats: dict
+    sources: list[tuple[str, Iterable[tuple[int, bytes]]]], *, window: int, max_record_bytes: int, rejected: list[RejectedLine], order_stats: dict
 ) -> Iterator[Event]:
-    """All files' events merged into one event-time ordered stream."""
+    """All sources' events (files, or partitions of a topic) merged into one event-time ordered stream."""
     streams = [
-        events_in_order(path, window=window, max_record_bytes=max_record_bytes, rejected=rejected, order_stats=order_stats)
-        for path in files
+        events_in_order(name, lines, window=window, max_record_bytes=max_record_bytes, rejected=rejected, order_stats=order_stats)
+        for name, lines in sources
     ]
     if len(streams) == 1:
         return (event for _, _, event in streams[0])

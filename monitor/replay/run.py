@@ -6,13 +6,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterable
 
 import msgspec
 
 from monitor.findings import Finding, encode_finding
 from monitor.pipeline import Pipeline
-from monitor.replay.reader import RejectedLine, expand_paths, merged_events
+from monitor.replay.reader import RejectedLine, expand_paths, merged_events, read_lines
 from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import Thresholds
 
@@ -45,22 +45,25 @@ def replay(
     boundaries: Boundaries | None = None,
     findings_out: IO[bytes] | None = None,
     signals_out: IO[bytes] | None = None,
+    sources: list[tuple[str, Iterable[tuple[int, bytes]]]] | None = None,
 ) -> ReplayReport:
-    """Run every event of ``paths`` through a fresh :class:`Pipeline`, in event-time order.
+    """Run every event of ``paths`` (or of ``sources``) through a fresh :class:`Pipeline`, in event-time order.
 
     Findings (and model-version annotations) are written to ``findings_out`` as JSONL
     as they happen; with ``signals_out``, one line per accepted event says which
     signals it produced. Raises :class:`~monitor.replay.reader.ReplayError` before
-    reading anything if a path is unreadable.
+    reading anything if a path is unreadable. ``sources`` are (name, records) pairs
+    such as the partitions of a Kafka topic (:mod:`monitor.replay.kafka_source`).
     """
     started = time.perf_counter()
     files = expand_paths(paths)
+    inputs = [(str(path), read_lines(path)) for path in files] + list(sources or [])
     pipeline = Pipeline(thresholds, boundaries)
     rejected: list[RejectedLine] = []
     order_stats = {"late": 0}
     findings: list[Finding] = []
     events = merged_events(
-        files,
+        inputs,
         window=thresholds.reorder_window,
         max_record_bytes=thresholds.max_record_bytes,
         rejected=rejected,
@@ -81,7 +84,7 @@ def replay(
     for entry in rejected:
         pipeline.count_reject(entry.reject.reason)
     return ReplayReport(
-        files=[str(f) for f in files],
+        files=[name for name, _ in inputs],
         events_by_kind=Counter(pipeline.events_by_kind),
         rejects_by_reason=Counter(pipeline.rejects_by_reason),
         findings=findings,
@@ -101,7 +104,7 @@ def format_summary(report: ReplayReport) -> str:
     """The table printed after a replay: events, rejects by reason, findings by signal and key."""
     lines = []
     rate = report.events / report.seconds if report.seconds > 0 else 0.0
-    lines.append(f"replayed {report.events:,} events from {len(report.files)} file(s) in {report.seconds:.2f} s ({rate:,.0f} events/s)")
+    lines.append(f"replayed {report.events:,} events from {len(report.files)} source(s) in {report.seconds:.2f} s ({rate:,.0f} events/s)")
     lines.append("  by kind: " + ", ".join(f"{kind} {count:,}" for kind, count in sorted(report.events_by_kind.items())))
     if report.late_events:
         lines.append(f"  {report.late_events:,} events arrived later than the reorder window and were processed out of order")

@@ -111,6 +111,21 @@ async def probe(settings: WorkerSettings, timeout: float = 5.0) -> None:
         await admin.close()
 
 
+async def log_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """Each partition's end offset, never understated.
+
+    Some Kafka-compatible brokers (Tansu, the embedded one) answer ListOffsets with the
+    base offset of the last batch, which would leave that batch unread. A fetch
+    response's high watermark is right, so the larger of the two is taken. Leaves the
+    partitions positioned at their end: callers seek where they want to read from.
+    """
+    listed = await consumer.end_offsets(tps)
+    for tp in tps:
+        consumer.seek(tp, listed[tp])
+    await consumer.getmany(*tps, timeout_ms=500)
+    return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in tps}
+
+
 async def read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]], timeout: float = 30.0) -> dict[tuple[str, int], bytes]:
     """The latest snapshot of each source partition, read from the state topics to their end.
 
@@ -142,8 +157,8 @@ async def _read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, 
         if not tps:
             return latest
         consumer.assign(tps)
+        ends = await log_end_offsets(consumer, tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         remaining = {tp for tp in tps if ends[tp] > 0}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=1000)
