@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import tempfile
-import time
 import uuid
 from collections import Counter
 
@@ -45,7 +44,7 @@ def install(app, *, events: list[dict], incidents, rate: float, exit_when_done: 
     alerts_topic = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
     seen: list[Finding] = []
     counts: Counter = Counter()
-    progress = {"sent": 0, "done": False, "started": time.monotonic()}
+    progress = {"sent": 0, "done": False}
 
     @app.task
     async def traffic() -> None:
