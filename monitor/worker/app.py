@@ -66,19 +66,23 @@ class MonitorApp(faust.App):
     async def checkpoint(self) -> int:
         """Write every changed partition's snapshot, then commit the offsets they cover."""
         snapshots = self.processor.snapshots()
-        for topic, partition, data in snapshots:
-            await self.send_snapshot(topic, partition, data)
-        if snapshots:
-            await self.producer.flush()
-            self.processor.confirm(snapshots)
-            self.metrics.snapshots.labels(self.settings.topics[0]).inc(len(snapshots))
-            self.metrics.last_snapshot.set_to_current_time()
-        await self.consumer.commit()
+        await self.store_snapshots(snapshots)
+        self.processor.confirm(snapshots)
         return len(snapshots)
 
-    async def send_snapshot(self, topic: str, partition: int, data: bytes) -> None:
-        """Snapshots go straight to the producer: the state topic is never consumed by faust."""
-        await self.producer.send(self.settings.state_topic(topic), f"{topic}:{partition}".encode(), data, partition, None, None)
+    async def store_snapshots(self, snapshots: list[tuple[str, int, bytes]]) -> None:
+        """Send snapshots to their state partitions, wait until they are written, then commit offsets.
+
+        Snapshots go straight to the producer: the state topic is never consumed by faust.
+        """
+        for topic, partition, data in snapshots:
+            await self.producer.send(self.settings.state_topic(topic), f"{topic}:{partition}".encode(), data, partition, None, None)
+        if snapshots:
+            await self.producer.flush()
+            for topic, _, _ in snapshots:
+                self.metrics.snapshots.labels(topic).inc()
+            self.metrics.last_snapshot.set_to_current_time()
+        await self.consumer.commit()
 
     def refresh_metrics(self) -> None:
         self.metrics.refresh_detectors(self.processor.pipelines())
@@ -189,18 +193,16 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
 
 
 async def _write_final_snapshots(app: MonitorApp, partitions: list[tuple[str, int]]) -> None:
-    written = 0
+    finals = []
     for topic, partition in partitions:
         data = app.processor.revoke(topic, partition)
         if data is not None:
-            await app.send_snapshot(topic, partition, data)
-            written += 1
-    if written:
+            finals.append((topic, partition, data))
+    if finals:
         try:
-            await asyncio.wait_for(app.producer.flush(), timeout=5.0)
-            await asyncio.wait_for(app.consumer.commit(), timeout=5.0)
+            await asyncio.wait_for(app.store_snapshots(finals), timeout=5.0)
         except asyncio.TimeoutError:
-            log.warning("could not flush %d snapshot(s) within 5 s; state will be rebuilt from the last checkpoint", written)
+            log.warning("could not write %d snapshot(s) within 5 s; state will be rebuilt from the last checkpoint", len(finals))
 
 
 async def _wait_for_state(app: MonitorApp, topic: str, partition: int) -> bool:
