@@ -49,6 +49,7 @@ class Metrics:
         self.kill_switch_events = Tally()  # action
         r.register(_EventCounters(self))
         self.serving_version = Gauge("aifm_model_version_info", "1 for the model version last seen serving.", ["model", "model_version"], registry=r)
+        self._serving: dict[str, str] = {}  # model -> version exported as serving
         self.model_latency: dict[str, _Buckets] = {}  # model -> buckets
         self.per_token_latency: dict[str, _Buckets] = {}
         self.processing = _Buckets(_PROCESSING_BUCKETS)
@@ -121,15 +122,22 @@ class Metrics:
     # -- periodic -------------------------------------------------------------------------
 
     def refresh_detectors(self, pipelines) -> None:
-        """Set detector gauges from the pipelines' live streams."""
+        """Set detector gauges and the serving model versions from the pipelines' state."""
+        serving: dict[str, str] = {}
         for pipeline in pipelines:
             for signal, detector_name, key, detector, count in pipeline.streams():
                 labels = (signal, detector_name, *(key.get(label, "") for label in KEY_LABELS))
                 self.detector_statistic.labels(*labels).set(detector.statistic)
                 self.detector_threshold.labels(*labels).set(detector.threshold)
                 self.detector_events.labels(*labels).set(count)
-            for model, version in pipeline.serving_versions().items():
+            serving.update(pipeline.serving_versions())
+        for model, version in serving.items():
+            previous = self._serving.get(model)
+            if previous != version:
+                if previous is not None:
+                    self.serving_version.remove(model, previous)  # one serving version per model, not one per version ever seen
                 self.serving_version.labels(model, version).set(1)
+                self._serving[model] = version
 
 
 class _Buckets:

@@ -143,3 +143,14 @@ def test_the_faust_agent_routes_findings_and_dead_letters(thresholds, monkeypatc
     app.processor.assign("ai.events", 0)  # what the assignment signal does before records flow
     asyncio.run(run())
     assert [(topic, value) for topic, _, value in sent] == [("ai.events.dlq", b"{oops")]
+
+
+def test_only_the_version_now_serving_is_exported_per_model(processor):
+    processor.assign("ai.events", 0)
+    processor.handle("ai.events", 0, 0, encode(model_call(0, model_version="v1")))
+    processor.metrics.refresh_detectors(processor.pipelines())
+    processor.handle("ai.events", 0, 1, encode(model_call(1, model_version="v2")))
+    processor.metrics.refresh_detectors(processor.pipelines())
+    text = generate_latest(processor.metrics.registry).decode()
+    assert 'aifm_model_version_info{model="gpt-4o",model_version="v2"} 1.0' in text
+    assert 'model_version="v1"} 1.0' not in text.split("aifm_model_version_info", 1)[1].split("# HELP", 1)[0]
