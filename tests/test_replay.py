@@ -9,7 +9,7 @@ import random
 import pytest
 
 from monitor.cli import main
-from monitor.replay.run import replay
+from monitor.replay.run import format_summary, replay
 from monitor.replay.scoring import load_incidents, score
 from monitor.replay.simulate import write_simulation
 
@@ -30,6 +30,15 @@ def test_sample_replay_finds_every_labelled_incident_and_nothing_in_clean_stretc
 
 def test_sample_replay_counts_events_and_rejects(sample_report):
     assert sample_report.events == 40_003
+    blocked = 0
+    for line in gzip.open(SAMPLE / "events.jsonl.gz"):
+        try:
+            decoded = json.loads(line)
+        except ValueError:
+            continue
+        blocked += sum(1 for e in (decoded if isinstance(decoded, list) else [decoded]) if e.get("status") == "blocked")
+    assert sum(sample_report.blocked_tool_calls.values()) == blocked > 0
+    assert f"tool calls blocked by a pre-call gate: {blocked:,}" in format_summary(sample_report)
     assert dict(sample_report.rejects_by_reason) == {"invalid_json": 2, "not_utf8": 1, "unknown_kind": 2}
     annotations = [f for f in sample_report.findings if f.type == "annotation"]
     assert [(a.alert, a.key["model_version"]) for a in annotations] == [("AIFMModelVersionChanged", "2024-11-20")]

@@ -28,6 +28,7 @@ class ReplayReport:
     late_events: int
     seconds: float
     rejected: list[RejectedLine] = field(default_factory=list)
+    blocked_tool_calls: Counter = field(default_factory=Counter)  # (agent, tool) -> calls a pre-call gate held
 
     @property
     def events(self) -> int:
@@ -91,6 +92,7 @@ def replay(
         late_events=order_stats["late"],
         seconds=time.perf_counter() - started,
         rejected=rejected,
+        blocked_tool_calls=Counter(pipeline.blocked_tool_calls),
     )
 
 
@@ -112,6 +114,9 @@ def format_summary(report: ReplayReport) -> str:
         lines.append(f"rejected {report.rejects:,} records: " + ", ".join(f"{reason} {count:,}" for reason, count in sorted(report.rejects_by_reason.items())))
     else:
         lines.append("rejected 0 records")
+    blocked = sum(report.blocked_tool_calls.values())
+    if blocked:
+        lines.append(f"tool calls blocked by a pre-call gate: {blocked:,} (counted, not findings; Control 7)")
     alerts = [f for f in report.findings if f.type == "finding"]
     annotations = [f for f in report.findings if f.type == "annotation"]
     lines.append(f"findings: {len(alerts)}" + (f" (+{len(annotations)} model-version annotations)" if annotations else ""))
