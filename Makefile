@@ -12,7 +12,7 @@ QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 INSTALLED := $(VENV)/.installed
 SAMPLE := replay/samples
 
-.PHONY: demo replay-demo test bench sample clean
+.PHONY: demo replay-demo test bench sample pictures prometheus clean
 
 # torch first, pinned: the CPU build lies on the build machines' disk, while a bare
 # `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
@@ -33,8 +33,20 @@ replay-demo: $(INSTALLED)
 	$(VENV)/bin/aifm replay $(SAMPLE)/events.jsonl.gz --boundaries $(SAMPLE)/boundaries \
 		--incidents $(SAMPLE)/incidents.jsonl --out build/demo-findings.jsonl --show-findings
 
-test: $(INSTALLED)
+test: $(INSTALLED) prometheus
 	$(PY) -m pytest -q
+
+# prometheus and promtool (Debian package) for the rule tests and the end-to-end tier.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y -q prometheus >/dev/null 2>&1 || { $$sudo apt-get update -q && $$sudo apt-get install -y -q prometheus; }; \
+		command -v promtool >/dev/null || { echo "could not install the Debian package prometheus (promtool)" >&2; exit 1; }; }
+
+# The README's dashboard pictures: the end-to-end tier's run, drawn into docs/img/.
+pictures: $(INSTALLED) prometheus
+	AIFM_PICTURES_DIR=docs/img $(PY) -m pytest -q tests/test_e2e_prometheus.py
 
 bench: $(INSTALLED)
 	$(PY) bench/bench_detectors.py

@@ -55,6 +55,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list-signals", help="print the signal vocabulary and what each proxies")
 
+    rules = commands.add_parser("rules", help="generate Prometheus rules, their promtool tests and the runbook's thresholds from thresholds.yaml")
+    rules.add_argument("--thresholds", metavar="FILE", help=f"thresholds file (default: $AIFM_THRESHOLDS or {default_thresholds_path()})")
+    rules.add_argument("--out-dir", metavar="DIR", help="where rules.yml, tests/ and RUNBOOK.md go (default: the thresholds file's directory)")
+    rules.add_argument("--check", action="store_true", help="write nothing; exit 1 if any generated file is stale")
+
+    dashboards = commands.add_parser("dashboards", help="generate the Grafana dashboards' JSON from dashboards/*.dashboard.py")
+    dashboards.add_argument("--thresholds", metavar="FILE", help="thresholds file whose limits the panels draw (default as for rules)")
+    dashboards.add_argument("--out-dir", metavar="DIR", help="where the JSON goes (default: next to the sources)")
+    dashboards.add_argument("--check", action="store_true", help="write nothing; exit 1 if any committed JSON is stale")
+
     worker = commands.add_parser("worker", help="run the stream worker against Kafka (flags or AIFM_* variables)")
     add_worker_arguments(worker)
     worker.add_argument("--loglevel", default="info", choices=("crit", "error", "warn", "info", "debug"))
@@ -153,6 +163,39 @@ def _cmd_list_signals(args) -> int:
     return 0
 
 
+def _write_or_check(command: str, files: dict, check: bool) -> int:
+    from monitor.alerting.generate import stale_files, write_files
+
+    if check:
+        stale = stale_files(files)
+        for path in stale:
+            print(f"stale: {path} (run `aifm {command}`)", file=sys.stderr)
+        if not stale:
+            print(f"{len(files)} generated files up to date")
+        return 1 if stale else 0
+    written = write_files(files)
+    for path in files:
+        print(f"{'wrote' if path in written else 'unchanged'} {path}")
+    return 0
+
+
+def _cmd_rules(args) -> int:
+    from monitor.alerting.generate import generated_files
+
+    thresholds_path = Path(args.thresholds) if args.thresholds else default_thresholds_path()
+    thresholds = load_thresholds(thresholds_path)
+    out_dir = Path(args.out_dir) if args.out_dir else thresholds_path.resolve().parent
+    return _write_or_check("rules", generated_files(thresholds, out_dir), args.check)
+
+
+def _cmd_dashboards(args) -> int:
+    from monitor.dashboards.generate import generated_files
+
+    thresholds = load_thresholds(args.thresholds)
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    return _write_or_check("dashboards", generated_files(thresholds, out_dir=out_dir), args.check)
+
+
 def _cmd_demo(args) -> int:
     from monitor.worker.demo import run_demo
 
@@ -179,6 +222,8 @@ COMMANDS = {
     "signals": _cmd_signals,
     "simulate": _cmd_simulate,
     "list-signals": _cmd_list_signals,
+    "rules": _cmd_rules,
+    "dashboards": _cmd_dashboards,
     "worker": _cmd_worker,
     "demo": _cmd_demo,
 }

@@ -31,6 +31,35 @@ ALERT_NAMES = {
     ("model_version", "change"): "AIFMModelVersionChanged",
 }
 
+#: Severities that do not come from a signal's ``severity`` in thresholds.yaml: engaging a
+#: kill switch is a human action worth a ticket, a version change is context only.
+FIXED_SEVERITIES = {
+    ("kill_switch", "engaged"): "warning",
+    ("model_version", "change"): "info",
+}
+
+
+#: The key labels findings of each signal carry (feedback: model, or agent when the event names no model).
+FINDING_KEYS = {
+    "refusal": ("model",),
+    "hallucination": ("model",),
+    "error_rate": ("model",),
+    "latency": ("model",),
+    "tool_failure": ("agent", "tool"),
+    "tool_scope": ("agent", "tool"),
+    "agent_loop": ("agent",),
+    "audit_gap": ("agent",),
+    "kill_switch": ("agent",),
+    "feedback": ("model", "agent"),
+    "model_version": ("model",),
+}
+
+
+def finding_severity(thresholds, signal: str, detector: str) -> str:
+    """The severity of findings of (signal, detector): fixed, or the signal's ``severity`` in thresholds.yaml."""
+    fixed = FIXED_SEVERITIES.get((signal, detector))
+    return fixed if fixed is not None else thresholds.signals[signal].severity
+
 
 class Finding(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     alert_id: str

@@ -11,6 +11,14 @@ Per-event counts are kept in plain dictionaries and turned into Prometheus count
 when /metrics is scraped (:class:`_EventCounters`): a labelled prometheus_client
 counter costs microseconds per increment, which at tens of thousands of events per
 second would be a large share of the pipeline's own cost.
+
+Prometheus's ``increase()`` and ``rate()`` cannot see the increment that creates a
+series, so series whose label values are known in advance are exposed at 0 before
+their first count: event kinds, reject reasons and control actions from the start;
+flag and gate-block counters with their signal's event counter; and (once
+:meth:`Metrics.expect_findings` is given the thresholds) the findings counter of every
+alert for every key its signal has seen. Only a key whose very first event counts
+cannot be seen in advance.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from monitor import __version__
-from monitor.events import Event
+from monitor.events import CONTROL_ACTIONS, KINDS, REJECT_REASONS, Event
+from monitor.findings import ALERT_NAMES, FINDING_KEYS, finding_severity
+from monitor.signals import MODEL_VERSION
 
 KEY_LABELS = ("model", "agent", "tool")
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -39,14 +49,17 @@ class Metrics:
         r = self.registry
         self.build_info = Info("aifm_build", "Version of the running monitor.", registry=r)
         self.build_info.info({"version": __version__})
-        self.events = Tally()  # kind
-        self.rejected = Tally()  # reason
+        # Bounded label sets start at 0, so rate() and increase() see the first event too.
+        self.events = Tally(dict.fromkeys(KINDS, 0))  # kind
+        self.rejected = Tally(dict.fromkeys(REJECT_REASONS, 0))  # reason
         self.signal_events = Tally()  # (signal, model, agent, tool)
         self.signal_flagged = Tally()
         self.findings = Tally()  # (signal, alert, severity, model, agent, tool)
+        self.last_finding_at: dict[tuple, float] = {}  # same labels -> wall-clock time of the latest
         self.version_changes = Tally()  # (model, model_version)
         self.blocked_tool_calls = Tally()  # (agent, tool)
-        self.kill_switch_events = Tally()  # action
+        self.kill_switch_events = Tally(dict.fromkeys(CONTROL_ACTIONS, 0))  # action
+        self.finding_severities: dict[tuple[str, str], tuple[str, str]] = {}  # (signal, detector) -> (alert, severity)
         r.register(_EventCounters(self))
         self.serving_version = Gauge("aifm_model_version_info", "1 for the model version last seen serving.", ["model", "model_version"], registry=r)
         self._serving: dict[str, str] = {}  # model -> version exported as serving
@@ -107,10 +120,20 @@ class Metrics:
 
     def observe_finding(self, finding) -> None:
         key = finding.key
+        series = (finding.signal, finding.alert, finding.severity, *(key.get(label, "") for label in KEY_LABELS))
+        self.last_finding_at[series] = time.time()
         if finding.type == "annotation":
             self.version_changes[(key["model"], key["model_version"])] += 1
             return
-        self.findings[(finding.signal, finding.alert, finding.severity, *(key.get(label, "") for label in KEY_LABELS))] += 1
+        self.findings[series] += 1
+
+    def expect_findings(self, thresholds) -> None:
+        """Expose every alert's findings counter at 0 for each key its signal has seen (see the module docstring)."""
+        self.finding_severities = {
+            (signal, detector): (alert, finding_severity(thresholds, signal, detector))
+            for (signal, detector), alert in ALERT_NAMES.items()
+            if signal != MODEL_VERSION
+        }
 
     def observe_reject(self, reason: str) -> None:
         self.rejected[reason] += 1
@@ -186,12 +209,21 @@ class _EventCounters:
 
     def collect(self):
         metrics = self.metrics
+        signal_events = _by_signal_labels(metrics.signal_events)
         for attribute, name, help_text, labels in self._FAMILIES:
             family = CounterMetricFamily(name, help_text, labels=labels)
-            tally = getattr(metrics, attribute)
-            if attribute in ("signal_events", "signal_flagged"):
-                tally = _by_signal_labels(tally)
-            for series, count in list(tally.items()):
+            if attribute == "signal_events":
+                items = signal_events.items()
+            elif attribute == "signal_flagged":
+                flagged = _by_signal_labels(metrics.signal_flagged)
+                items = ((series, flagged.get(series, 0)) for series in signal_events)
+            elif attribute == "blocked_tool_calls":
+                items = {**_expected_blocked(signal_events), **metrics.blocked_tool_calls}.items()
+            elif attribute == "findings":
+                items = {**_expected_findings(signal_events, metrics.finding_severities), **metrics.findings}.items()
+            else:
+                items = list(getattr(metrics, attribute).items())
+            for series, count in items:
                 values = series if isinstance(series, tuple) else (series,)
                 family.add_metric(list(values), count)
             yield family
@@ -206,8 +238,37 @@ class _EventCounters:
         family = HistogramMetricFamily("aifm_record_processing_seconds", "Time to process one record (object or batch).")
         family.add_metric([], metrics.processing.cumulative(), metrics.processing.total)
         yield family
+        family = GaugeMetricFamily(
+            "aifm_last_finding_timestamp_seconds",
+            "Wall-clock time of the latest finding (or model-version annotation) per alert and key; alert rules fire while it is recent.",
+            labels=["signal", "alert", "severity", *KEY_LABELS],
+        )
+        for series, at in list(metrics.last_finding_at.items()):
+            family.add_metric(list(series), at)
+        yield family
         yield GaugeMetricFamily("aifm_last_event_timestamp_seconds", "Event time of the newest event processed.", value=metrics.last_event_ts)
         yield GaugeMetricFamily("aifm_last_processed_timestamp_seconds", "Wall-clock time the last record was processed.", value=metrics.last_processed_at)
+
+
+def _expected_blocked(signal_events: Tally) -> dict:
+    return {(agent, tool): 0 for (signal, _model, agent, tool) in signal_events if signal == "tool_scope"}
+
+
+#: Kill switches can target any agent, so their findings are expected for every agent seen.
+_EXPECTED_FROM = {"kill_switch": "audit_gap"}
+
+
+def _expected_findings(signal_events: Tally, severities: dict) -> dict:
+    """Zero-valued findings series for every alert and every key its signal has seen."""
+    keys_by_signal: dict[str, list[tuple[str, str, str]]] = {}
+    for signal, *key in signal_events:
+        keys_by_signal.setdefault(signal, []).append(tuple(key))
+    expected = {}
+    for (signal, _detector), (alert, severity) in severities.items():
+        keep = [label in FINDING_KEYS[signal] for label in KEY_LABELS]
+        for key in keys_by_signal.get(_EXPECTED_FROM.get(signal, signal), ()):
+            expected[(signal, alert, severity, *(value if kept else "" for value, kept in zip(key, keep)))] = 0
+    return expected
 
 
 def _by_signal_labels(tally: Tally) -> Tally:

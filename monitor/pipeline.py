@@ -21,7 +21,7 @@ from typing import Iterator
 import msgspec
 
 from monitor.events import Event, Reject, decode_record
-from monitor.findings import Finding, make_finding
+from monitor.findings import FIXED_SEVERITIES, Finding, make_finding
 from monitor.keys import OTHER, KeyCap
 from monitor.signals import MODEL_VERSION
 from monitor.signals.agent_loop import SessionTracker
@@ -370,7 +370,7 @@ class Pipeline:
                 make_finding(
                     signal="kill_switch",
                     detector="engaged",
-                    severity="warning",
+                    severity=FIXED_SEVERITIES[("kill_switch", "engaged")],
                     key=key,
                     event=event,
                     statistic=1.0,
@@ -449,7 +449,7 @@ class Pipeline:
             make_finding(
                 signal=MODEL_VERSION,
                 detector="change",
-                severity="info",
+                severity=FIXED_SEVERITIES[(MODEL_VERSION, "change")],
                 key={"model": model, "model_version": version},
                 event=event,
                 statistic=0.0,

@@ -1,6 +1,6 @@
 """Loading and validating ``alerts/thresholds.yaml``, the one source of every threshold.
 
-The worker's detectors, the replay, and (later) the generated alert rules and
+The worker's detectors, the replay, and the generated alert rules, runbook and
 dashboards all read thresholds through :func:`load_thresholds`, so a value tuned on
 history is exactly the value deployed. An invalid file fails with a
 :class:`ThresholdsError` that names the file, the setting and the valid range.
@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from monitor.alerting.config import AlertingConfig, parse_alerting
 from monitor.detectors import build_detector
 from monitor.signals import SIGNALS
 
@@ -79,6 +80,7 @@ class Thresholds:
     reorder_window: int
     max_record_bytes: int
     signals: dict[str, SignalConfig]
+    alerting: AlertingConfig
 
 
 def default_thresholds_path() -> Path:
@@ -104,7 +106,7 @@ def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Threshol
 
     if not isinstance(document, dict):
         raise fail("top level", "expected a mapping with 'signals'")
-    _reject_unknown(document, {"version", "keys", "replay", "decode", "signals"}, "top level", fail)
+    _reject_unknown(document, {"version", "keys", "replay", "decode", "signals", "alerting"}, "top level", fail)
     keys = _mapping(document.get("keys", {}), "keys", fail)
     max_values = _positive_int(keys.get("max_values_per_label", 200), "keys.max_values_per_label", fail)
     replay = _mapping(document.get("replay", {}), "replay", fail)
@@ -126,6 +128,7 @@ def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Threshol
         reorder_window=reorder,
         max_record_bytes=max_bytes,
         signals=signals,
+        alerting=parse_alerting(document.get("alerting"), fail),
     )
 
 

@@ -101,6 +101,7 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     thresholds = load_thresholds(settings.thresholds)
     boundaries = load_boundaries(settings.boundaries)
     metrics = metrics if metrics is not None else Metrics()
+    metrics.expect_findings(thresholds)
     credentials = _credentials(settings)
     app = MonitorApp(
         settings.group_id,

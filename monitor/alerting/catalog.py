@@ -1,0 +1,202 @@
+"""Every alert the monitor ships, built from thresholds.yaml: the one list that rules, tests and docs read.
+
+Two families:
+
+* **Finding alerts**, one per (signal, detector) in :data:`monitor.findings.ALERT_NAMES`.
+  The worker's detectors decide that a stream changed and publish a finding; the worker
+  exports the wall-clock time of the latest finding per alert and key
+  (``aifm_last_finding_timestamp_seconds``), and the alert fires while that finding is
+  younger than ``alerting.finding_hold``. Alerting on the finding, not on a raw rate,
+  keeps one statistical decision (the detector's, with its documented false-alarm
+  rate) and one name for it on the alerts topic and in Alertmanager.
+* **Monitor alerts**: the monitor's own health (worker down, no events, lag, dead
+  letters, stale detector state), on the worker's exposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.alerting import queries
+from monitor.findings import ALERT_NAMES, finding_severity
+from monitor.thresholds import Thresholds
+
+_MODEL = "Model {{ $labels.model }}"
+_AGENT = "Agent {{ $labels.agent }}"
+_AGENT_TOOL = "Agent {{ $labels.agent }}, tool {{ $labels.tool }}"
+_EITHER = 'Key model="{{ $labels.model }}" agent="{{ $labels.agent }}"'
+
+#: (signal, detector) -> (subject of the description, what happened, static summary).
+_FINDING_TEXT = {
+    ("refusal", "rate"): (_MODEL, "refuses more often than its reference", "A model's refusal rate rose above its reference."),
+    ("hallucination", "rate"): (_MODEL, "fails hallucination proxies (low confidence, unsupported by context, truncated) more often than its reference", "A model's hallucination-proxy rate rose above its reference."),
+    ("tool_failure", "rate"): (_AGENT_TOOL, "fails more often than its reference, soft failures included", "A tool's failure rate rose above its reference."),
+    ("tool_scope", "violation"): (_AGENT_TOOL, "was called outside the agent's documented tool boundary", "An agent called a tool outside its boundary."),
+    ("agent_loop", "repeated_call"): (_AGENT, "repeated the same tool call in one session past its limit", "An agent session is looping on the same tool call."),
+    ("agent_loop", "call_budget"): (_AGENT, "ran a session past its tool-call budget", "An agent session exceeded its call budget."),
+    ("latency", "seconds"): (_MODEL, "answers slower than its reference latency", "A model's latency shifted above its reference."),
+    ("latency", "per_token_seconds"): (_MODEL, "takes longer per output token than its reference", "A model's latency per output token shifted above its reference."),
+    ("error_rate", "rate"): (_MODEL, "returns provider errors (rate limits, 5xx, timeouts) more often than its reference", "A model provider's error rate rose above its reference."),
+    ("audit_gap", "rate"): (_AGENT, "emits events missing audit-trail fields above the tolerated share", "Audit-trail records are incomplete."),
+    ("kill_switch", "engaged"): (_EITHER, "had a kill switch engaged", "A kill switch was engaged."),
+    ("kill_switch", "call_after_halt"): (_EITHER, "was called after its kill switch's grace period", "A halted agent or model is still being called."),
+    ("feedback", "rate"): (_EITHER, "receives negative feedback more often than its reference", "The negative-feedback rate rose above its reference."),
+    ("model_version", "change"): (_MODEL, "started serving a new model version (its detectors started a new segment)", "A model's serving version changed."),
+}
+
+#: Why each alert's threshold is what it is, in one line (the runbook argues it at length).
+WHY = {
+    "AIFMRefusalRateHigh": "Bernoulli CUSUM tuned for a doubling of the refusal rate: 0.10 to 0.20 found in a median of 168 events at 0.23 false alarms per 1e5 events (bench/bench_detectors.py)",
+    "AIFMHallucinationProxyRateHigh": "the refusal test applied to the share of answers failing a proxy; proxies are noisy one by one, a doubling of their rate is not",
+    "AIFMToolFailureRateHigh": "a doubling of a tool's failure rate; 200-event warm-up because tools see less traffic than models",
+    "AIFMToolScopeViolation": "any call outside the written boundary (Controls 2, 7); critical because it may be a prompt injection succeeding",
+    "AIFMAgentLoopRepeatedCall": "8 identical calls in one session is past any retry policy; a runaway agent repeats side effects (Control 1)",
+    "AIFMAgentSessionOverBudget": "far above a normal task's call count; boundary files set tighter budgets per agent",
+    "AIFMLatencyShift": "CUSUM on log-latency for a 1-sigma shift: median 23 events at 0.08 false alarms per 1e5 events",
+    "AIFMLatencyPerTokenShift": "per output token, so a slower provider is told apart from longer answers",
+    "AIFMProviderErrorRateHigh": "a doubling of provider errors over the learned base rate, with a 0.5% floor for normal background errors",
+    "AIFMAuditTrailGaps": "fixed 1% tolerance, not learned: Control 3 wants complete records, so an always-incomplete trail alarms too",
+    "AIFMKillSwitchEngaged": "every engagement, so the halt can be confirmed against the traffic (Control 1)",
+    "AIFMCallAfterKillSwitch": "Control 1 wants a halt confirmed within 60 s; a later call means the switch did not hold",
+    "AIFMNegativeFeedbackRateHigh": "a doubling of negative user or eval feedback (Control 8)",
+    "AIFMModelVersionChanged": "context, routed nowhere: a regression that ships with a version is measured against the previous one (Control 9)",
+    "AIFMWorkerDown": "5 minutes blind is the longest gap that still keeps the first signal ours, not a customer's",
+    "AIFMNoEventsReceived": "15 minutes of no traffic at all is an outage of the producers or the topic, not a quiet hour",
+    "AIFMConsumerLagGrowing": "10,000 messages is about 10 s of one worker's throughput; growing for 15 minutes means it will not catch up",
+    "AIFMDeadLetterRateHigh": "above 1% rejected, a producer ships a schema the monitor cannot read and that share goes unmonitored",
+    "AIFMDetectorStateStale": "30 missed snapshot intervals: a restart would lose that much detector history",
+}
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    group: str  # "findings" or "monitor"
+    severity: str
+    expr: str
+    for_: str
+    summary: str
+    description: str
+    threshold: str  # the settings behind it, quoted from thresholds.yaml
+    why: str
+    signal: str | None = None
+    detector: str | None = None
+
+    @property
+    def anchor(self) -> str:
+        return self.name.lower()
+
+
+def finding_alerts(thresholds: Thresholds) -> list[Alert]:
+    alerting = thresholds.alerting
+    alerts = []
+    for (signal, detector), name in ALERT_NAMES.items():
+        subject, what, summary = _FINDING_TEXT[(signal, detector)]
+        alerts.append(
+            Alert(
+                name=name,
+                group="findings",
+                severity=finding_severity(thresholds, signal, detector),
+                expr=f"{queries.seconds_since_finding(name, alerting.selector)}\n< {alerting.finding_hold_seconds}",
+                for_=alerting.finding_for,
+                summary=summary,
+                description=(
+                    f"{subject} {what}: latest finding {{{{ $value | humanizeDuration }}}} ago. "
+                    f'The finding (statistic, threshold, triggering event id) is on the alerts topic with alert="{name}".'
+                ),
+                threshold=signal_threshold(thresholds, signal, detector),
+                why=WHY[name],
+                signal=signal,
+                detector=detector,
+            )
+        )
+    return alerts
+
+
+def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
+    sel = thresholds.alerting.selector
+    limits = thresholds.alerting.monitor
+    up = queries.select("up", sel)
+    events = queries.events_rate_total(sel, "10m")
+    lag = queries.select("aifm_consumer_lag_messages", sel)
+    snapshot = queries.select("aifm_state_last_snapshot_timestamp_seconds", sel)
+    assigned = queries.select("aifm_assigned_partitions", sel)
+    return [
+        Alert(
+            name="AIFMWorkerDown",
+            group="monitor",
+            severity="critical",
+            expr=f"{up} == 0\nor\nabsent({up})",
+            for_=limits.worker_down_for,
+            summary="The aifm worker is not being scraped: AI failures on its partitions go unseen.",
+            description="Worker {{ $labels.instance }} of job {{ $labels.job }} has been down or absent for " + limits.worker_down_for + ".",
+            threshold=f"up == 0 or no target for {limits.worker_down_for}",
+            why=WHY["AIFMWorkerDown"],
+        ),
+        Alert(
+            name="AIFMNoEventsReceived",
+            group="monitor",
+            severity="warning",
+            expr=f"({events} or sum by (job) ({up}) * 0)\n== 0",
+            for_=limits.no_events_for,
+            summary="The aifm worker is up but accepts no events.",
+            description="Job {{ $labels.job }} accepted no event in the last 10m and has been silent for " + limits.no_events_for + ": producers, the topic or the consumer group are broken.",
+            threshold=f"no accepted event for {limits.no_events_for}",
+            why=WHY["AIFMNoEventsReceived"],
+        ),
+        Alert(
+            name="AIFMConsumerLagGrowing",
+            group="monitor",
+            severity="warning",
+            expr=f"sum by (job, instance, topic) ({lag}) > {limits.lag_messages}\nand\nsum by (job, instance, topic) (deriv({lag}[10m])) > 0",
+            for_=limits.lag_for,
+            summary="The aifm worker falls behind its input: findings arrive late.",
+            description='Worker {{ $labels.instance }} is {{ $value | printf "%.0f" }} messages behind on topic {{ $labels.topic }} and the lag keeps growing.',
+            threshold=f"lag > {limits.lag_messages} messages and growing, for {limits.lag_for}",
+            why=WHY["AIFMConsumerLagGrowing"],
+        ),
+        Alert(
+            name="AIFMDeadLetterRateHigh",
+            group="monitor",
+            severity="warning",
+            expr=f"{queries.dead_letter_ratio(sel)}\n> {limits.dead_letter_ratio}",
+            for_=limits.dead_letter_for,
+            summary="A large share of records is rejected to the dead-letter topic and not monitored.",
+            description="Job {{ $labels.job }} rejects {{ $value | humanizePercentage }} of the records it receives.",
+            threshold=f"rejected / received > {limits.dead_letter_ratio:g} for {limits.dead_letter_for}",
+            why=WHY["AIFMDeadLetterRateHigh"],
+        ),
+        Alert(
+            name="AIFMDetectorStateStale",
+            group="monitor",
+            severity="warning",
+            expr=f"time() - {snapshot} > {limits.state_stale_seconds}\nand on (job, instance)\n{assigned} > 0",
+            for_=limits.state_stale_for,
+            summary="Detector state is no longer snapshotted: a restart would lose detector history.",
+            description="Worker {{ $labels.instance }} last snapshotted its detector state {{ $value | humanizeDuration }} ago.",
+            threshold=f"no snapshot for {limits.state_stale_seconds} s while partitions are assigned, for {limits.state_stale_for}",
+            why=WHY["AIFMDetectorStateStale"],
+        ),
+    ]
+
+
+def all_alerts(thresholds: Thresholds) -> list[Alert]:
+    return finding_alerts(thresholds) + monitor_alerts(thresholds)
+
+
+def signal_threshold(thresholds: Thresholds, signal: str, detector: str) -> str:
+    """The thresholds.yaml settings behind a finding, in one line."""
+    if signal == "model_version":
+        return "every change of the serving version"
+    config = thresholds.signals[signal]
+    options = config.options
+    if signal == "tool_scope":
+        return f"every out-of-boundary call (at most one finding per agent and tool per {options['cooldown_seconds']:g} s)"
+    if signal == "agent_loop":
+        if detector == "repeated_call":
+            return f"max_repeats {options['max_repeats']} identical calls per session"
+        return f"max_calls_per_session {options['max_calls_per_session']} (a boundary file may set its own)"
+    if signal == "kill_switch":
+        return "every kill_switch control event" if detector == "engaged" else f"any call more than grace_seconds {options['grace_seconds']:g} after a halt"
+    spec = config.detector
+    params = ", ".join(f"{name} {value}" for name, value in spec.params.items())
+    return f"{spec.method} ({params}); min_samples {config.min_samples}"
