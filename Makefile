@@ -53,6 +53,7 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_refusal.py
 	$(PY) bench/bench_replay.py
 	$(PY) bench/bench_worker.py
+	$(PY) bench/bench_tune.py
 
 # Regenerate the bundled sample (tests check that the committed one matches).
 sample: $(INSTALLED)

@@ -42,6 +42,16 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--rejects", metavar="FILE", help="write rejected records with reasons (default: FINDINGS.rejects.jsonl next to --out)")
     replay.add_argument("--incidents", metavar="INCIDENTS.jsonl", help="score findings against labelled incidents")
     replay.add_argument("--show-findings", action="store_true", help="print every finding, one line each")
+    replay.add_argument("--report", metavar="DIR", help="write an HTML report with plots of every detector's input, findings and incidents")
+
+    tune = commands.add_parser("tune", help="replay history, sweep each detector's threshold, write tuned thresholds with their evidence")
+    _add_pipeline_options(tune)
+    tune.add_argument("--incidents", metavar="INCIDENTS.jsonl", help="labelled incidents; without them the history is assumed clean")
+    tune.add_argument("--false-alarms-per-day", type=float, required=True, metavar="N", help="false-alarm budget per signal and day")
+    tune.add_argument("--margin", type=float, default=2.0, help="choose h whose measured false alarms are within budget / margin (default 2)")
+    tune.add_argument("--signals", metavar="A,B", help="tune only these signals (default: every signal with a detector)")
+    tune.add_argument("--out", metavar="THRESHOLDS.yaml", required=True, help="where to write the tuned thresholds (may be the input file)")
+    tune.add_argument("--report", metavar="DIR", help="write an HTML report: streams, alarms, trade-off curves, what changed")
 
     signals = commands.add_parser("signals", help="write the per-event signals of a log, one line per accepted event")
     _add_pipeline_options(signals)
@@ -52,6 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--events", type=int, default=40_000, help="number of events (default 40000)")
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--bad-lines", type=int, default=0, help="malformed lines to mix in (exercises rejects)")
+    simulate.add_argument("--clean", action="store_true", help="no injected incidents: clean history of the same shape (for calibration)")
 
     commands.add_parser("list-signals", help="print the signal vocabulary and what each proxies")
 
@@ -111,7 +122,13 @@ def _cmd_replay(args) -> int:
     with contextlib.ExitStack() as stack:
         sources = _history(args, stack)
         findings_out = stack.enter_context(open(args.out, "wb")) if args.out else None
-        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources)
+        if args.report:  # the same replay, also recording each detector's input for the plots
+            from monitor.tuning.history import record_history
+
+            history = record_history(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources)
+            report = history.report
+        else:
+            report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources)
     if args.show_findings:
         for finding in report.findings:
             print(format_finding(finding))
@@ -126,6 +143,42 @@ def _cmd_replay(args) -> int:
         print(f"findings written to {args.out}")
     if incidents is not None:
         print(score(report.findings, incidents).format())
+    if args.report:
+        from monitor.tuning.report import write_report
+
+        page = write_report(Path(args.report), history, incidents=incidents or [], title="aifm replay report")
+        print(f"report written to {page}")
+    return 0
+
+
+def _cmd_tune(args) -> int:
+    from monitor.replay.scoring import load_incidents
+    from monitor.tuning.report import write_report
+    from monitor.tuning.run import format_outcome, tune
+
+    thresholds_path = Path(args.thresholds) if args.thresholds else default_thresholds_path()
+    thresholds = load_thresholds(thresholds_path)
+    boundaries = load_boundaries(args.boundaries)
+    incidents = load_incidents(args.incidents) if args.incidents else []
+    signals = [name.strip() for name in args.signals.split(",")] if args.signals else None
+    with contextlib.ExitStack() as stack:
+        outcome = tune(
+            args.paths,
+            thresholds=thresholds,
+            thresholds_text=thresholds_path.read_text(encoding="utf-8"),
+            boundaries=boundaries,
+            incidents=incidents,
+            budget_per_day=args.false_alarms_per_day,
+            margin=args.margin,
+            signals=signals,
+            sources=_history(args, stack),
+        )
+    print(format_outcome(outcome))
+    Path(args.out).write_text(outcome.text, encoding="utf-8")
+    print(f"tuned thresholds written to {args.out} (then: aifm rules --thresholds {args.out}; aifm dashboards --thresholds {args.out})")
+    if args.report:
+        page = write_report(Path(args.report), outcome.history, incidents=incidents, tunings=outcome.tunings, title="aifm tune report")
+        print(f"report written to {page}")
     return 0
 
 
@@ -150,7 +203,7 @@ def _cmd_signals(args) -> int:
 def _cmd_simulate(args) -> int:
     from monitor.replay.simulate import write_simulation
 
-    summary = write_simulation(args.out, args.events, seed=args.seed, bad_lines=args.bad_lines)
+    summary = write_simulation(args.out, args.events, seed=args.seed, bad_lines=args.bad_lines, incidents=not args.clean)
     out = Path(summary["dir"])
     print(f"wrote {summary['events']:,} events ({summary['bad_lines']} malformed lines) to {out / 'events.jsonl.gz'}")
     print(f"wrote {summary['incidents']} labelled incidents to {out / 'incidents.jsonl'} and tool boundaries to {out / 'boundaries'}")
@@ -222,6 +275,7 @@ COMMANDS = {
     "signals": _cmd_signals,
     "simulate": _cmd_simulate,
     "list-signals": _cmd_list_signals,
+    "tune": _cmd_tune,
     "rules": _cmd_rules,
     "dashboards": _cmd_dashboards,
     "worker": _cmd_worker,

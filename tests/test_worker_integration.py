@@ -292,6 +292,19 @@ def test_replay_reads_history_straight_from_kafka_without_joining_a_group(broker
     assert "replayed 500 events" in capsys.readouterr().out
 
 
+def test_tune_reads_history_straight_from_kafka(broker, tmp_path, capsys):
+    from monitor.cli import main
+
+    names = Names()
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(e)) for e in refusal_events(4500, seed=2)])
+    out = tmp_path / "thresholds.yaml"
+    code = main(["tune", "--from-kafka", names.events, "--bootstrap-servers", broker.bootstrap_servers, "--false-alarms-per-day", "50", "--signals", "refusal", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "replayed 4,500 events" in printed and "calibrated on history assumed clean" in printed
+    assert "# aifm tune " in out.read_text() and load_thresholds(out).signals["refusal"].detector.method == "bernoulli_cusum"
+
+
 def test_a_single_snapshot_record_is_found_although_the_broker_understates_end_offsets(broker):
     import asyncio
 

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable
 
 import msgspec
 
@@ -47,6 +47,7 @@ def replay(
     findings_out: IO[bytes] | None = None,
     signals_out: IO[bytes] | None = None,
     sources: list[tuple[str, Iterable[tuple[int, bytes]]]] | None = None,
+    pipeline_factory: Callable[..., Pipeline] = Pipeline,
 ) -> ReplayReport:
     """Run every event of ``paths`` (or of ``sources``) through a fresh :class:`Pipeline`, in event-time order.
 
@@ -55,11 +56,12 @@ def replay(
     signals it produced. Raises :class:`~monitor.replay.reader.ReplayError` before
     reading anything if a path is unreadable. ``sources`` are (name, records) pairs
     such as the partitions of a Kafka topic (:mod:`monitor.replay.kafka_source`).
+    ``pipeline_factory`` builds the pipeline (tuning passes one that records detector inputs).
     """
     started = time.perf_counter()
     files = expand_paths(paths)
     inputs = [(str(path), read_lines(path)) for path in files] + list(sources or [])
-    pipeline = Pipeline(thresholds, boundaries)
+    pipeline = pipeline_factory(thresholds, boundaries)
     rejected: list[RejectedLine] = []
     order_stats = {"late": 0}
     findings: list[Finding] = []

@@ -242,19 +242,24 @@ class _Traffic:
         return event
 
 
-def simulate(n_events: int, *, seed: int = 7) -> tuple[list[dict], list[Incident]]:
-    """``n_events`` events (as dicts, in time order) and the incidents injected into them."""
+def simulate(n_events: int, *, seed: int = 7, incidents: bool = True) -> tuple[list[dict], list[Incident]]:
+    """``n_events`` events (as dicts, in time order) and the incidents injected into them.
+
+    ``incidents=False`` gives clean traffic of the same shape (same mix, rates and
+    version deploy), for calibrating thresholds on history known to be clean.
+    """
     if n_events < 2000:
         raise ValueError(f"n_events must be >= 2000 to leave room for warm-up and incidents, got {n_events}")
     traffic = _Traffic(seed)
     rng = traffic.rng
-    incidents = default_incidents(n_events)
+    planned = default_incidents(n_events)
     events: list[dict] = []
     # A deploy of a new gpt-4o version in a clean stretch: an annotation, never a finding.
-    version_change_at = (incidents[0].start_index + incidents[0].length + incidents[1].start_index) // 2
+    version_change_at = (planned[0].start_index + planned[0].length + planned[1].start_index) // 2
+    incidents = planned if incidents else []
     incident_iter = iter(incidents)
     active: Incident | None = None
-    upcoming = next(incident_iter)
+    upcoming = next(incident_iter, None)
     for index in range(n_events):
         if upcoming is not None and index == upcoming.start_index:
             active, upcoming = upcoming, next(incident_iter, None)
@@ -300,7 +305,7 @@ def write_boundaries(directory: str | Path) -> Path:
     return directory
 
 
-def write_simulation(out_dir: str | Path, n_events: int, *, seed: int = 7, batch_every: int = 50, bad_lines: int = 0) -> dict:
+def write_simulation(out_dir: str | Path, n_events: int, *, seed: int = 7, batch_every: int = 50, bad_lines: int = 0, incidents: bool = True) -> dict:
     """Write ``events.jsonl.gz``, ``incidents.jsonl`` and ``boundaries/`` under ``out_dir``.
 
     Every ``batch_every``-th line holds a JSON array of several events (the batch form);
@@ -308,7 +313,7 @@ def write_simulation(out_dir: str | Path, n_events: int, *, seed: int = 7, batch
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    events, incidents = simulate(n_events, seed=seed)
+    events, incidents = simulate(n_events, seed=seed, incidents=incidents)
     rng = random.Random(seed + 1)
     bad_at = set(rng.sample(range(len(events)), bad_lines)) if bad_lines else set()
     bad_samples = (

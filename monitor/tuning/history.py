@@ -1,0 +1,93 @@
+"""Replaying history once and keeping what every detector was fed: the input of a threshold sweep.
+
+:class:`RecordingPipeline` is the production :class:`~monitor.pipeline.Pipeline` with
+one addition: every value handed to a detector is also appended to that stream's
+record, with its event time, and every model-version segment is marked. Sweeping a
+detector's threshold then replays only these numbers through fresh detectors of the
+same class, which is exact (same values, same order, same segments, same minimum-sample
+floor) and costs one detector update per value instead of a whole pipeline per event.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+from monitor.pipeline import Pipeline
+from monitor.replay.run import ReplayReport, replay
+
+
+@dataclass
+class StreamRecord:
+    """The values one detector saw on one key: event times, values, and segment starts (indices)."""
+
+    signal: str
+    detector: str
+    key: dict[str, str]
+    ts: array = field(default_factory=lambda: array("d"))
+    values: array = field(default_factory=lambda: array("d"))
+    segments: list[int] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return ",".join(f"{name}={value}" for name, value in sorted(self.key.items()))
+
+
+class RecordingPipeline(Pipeline):
+    """A pipeline that also records each detector's input stream (for ``aifm tune`` and reports)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.records: dict[int, StreamRecord] = {}
+
+    def _record(self, keyed, stream) -> StreamRecord:
+        record = self.records.get(id(stream))
+        if record is None:
+            record = self.records[id(stream)] = StreamRecord(stream.signal, stream.detector_name, dict(keyed.key))
+        return record
+
+    def _observe(self, keyed, stream, value, event, findings) -> None:
+        record = self._record(keyed, stream)
+        record.ts.append(event.ts if event.ts is not None else self.clock)
+        record.values.append(value)
+        super()._observe(keyed, stream, value, event, findings)
+
+    def _track_version(self, keyed, raw_version, event, findings) -> None:
+        before = len(findings)
+        super()._track_version(keyed, raw_version, event, findings)
+        if len(findings) > before:  # a version change: every stream of this model starts a segment here
+            for stream in keyed.all():
+                record = self._record(keyed, stream)
+                record.segments.append(len(record.values))
+
+
+@dataclass
+class History:
+    """What one replay of history yields for tuning."""
+
+    report: ReplayReport
+    streams: list[StreamRecord]
+    start: float
+    end: float
+
+    @property
+    def days(self) -> float:
+        return max(self.end - self.start, 1.0) / 86400.0
+
+    def by_signal(self, signal: str) -> list[StreamRecord]:
+        return [record for record in self.streams if record.signal == signal]
+
+
+def record_history(paths, *, thresholds, boundaries, sources=None, findings_out=None) -> History:
+    """Replay ``paths`` (and Kafka ``sources``) once through a recording pipeline."""
+    holder: dict = {}
+
+    def factory(*args, **kwargs):
+        holder["pipeline"] = RecordingPipeline(*args, **kwargs)
+        return holder["pipeline"]
+
+    report = replay(paths, thresholds=thresholds, boundaries=boundaries, sources=sources, findings_out=findings_out, pipeline_factory=factory)
+    streams = [record for record in holder["pipeline"].records.values() if record.values]
+    starts = [record.ts[0] for record in streams]
+    ends = [record.ts[-1] for record in streams]
+    return History(report=report, streams=streams, start=min(starts, default=0.0), end=max(ends, default=0.0))

@@ -1,0 +1,73 @@
+"""Writing tuned thresholds back into thresholds.yaml, keeping every comment and adding the evidence.
+
+Only each tuned detector's ``h`` line changes. Above it goes a comment saying what the
+value was measured on (data range, values seen), what it costs (false alarms per day,
+against the budget) and what it buys (median delay, incidents detected or missed),
+replacing the comment a previous ``aifm tune`` wrote there.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from monitor.tuning.history import History
+from monitor.tuning.sweep import SignalTuning
+
+_KEY = re.compile(r"^(\s*)([A-Za-z_][\w-]*):(.*)$")
+_TUNE_COMMENT = re.compile(r"^\s*# (aifm tune |  \S)")
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def evidence(tuning: SignalTuning, history: History, when: str) -> list[str]:
+    """The comment lines stating what a tuned value was measured on and what it costs."""
+    point = tuning.chosen
+    how = "labelled incidents" if tuning.labelled else "history assumed clean (every alarm counted as false)"
+    lines = [
+        f"aifm tune {when}: {tuning.method} h swept on {_day(history.start)}..{_day(history.end)} ({history.days:.2f} days, {tuning.events:,} values), {how};",
+        f"  {len(point.false_alarms)} false alarm(s) = {point.false_alarms_per_day:.3g}/day measured (budget {tuning.budget_per_day:g}/day, margin {tuning.margin:g}); was h {tuning.previous_h:g}",
+    ]
+    if tuning.labelled:
+        if point.detections:
+            lines.append(
+                f"  median delay {point.median_delay_events:g} events / {point.median_delay_seconds:.0f} s; "
+                f"{len(point.detections)} incident(s) detected, {len(point.missed)} missed"
+            )
+        else:
+            lines.append(f"  no incident detected ({len(point.missed)} labelled)")
+    lines += [f"  note: {note}" for note in tuning.notes]
+    return lines
+
+
+def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: str | None = None) -> str:
+    """``text`` (a thresholds.yaml) with each tuned signal's ``detector.h`` and its evidence comment."""
+    when = when or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    by_signal = {tuning.signal: tuning for tuning in tunings}
+    out: list[str] = []
+    path: list[tuple[int, str]] = []
+    done = set()
+    for line in text.splitlines(keepends=True):
+        match = _KEY.match(line)
+        if match and not line.lstrip().startswith("#"):
+            indent = len(match.group(1))
+            while path and path[-1][0] >= indent:
+                path.pop()
+            path.append((indent, match.group(2)))
+            names = [name for _, name in path]
+            if len(names) == 4 and names[0] == "signals" and names[2] == "detector" and names[3] == "h" and names[1] in by_signal:
+                tuning = by_signal[names[1]]
+                while out and _TUNE_COMMENT.match(out[-1]):
+                    out.pop()
+                pad = " " * indent
+                out += [f"{pad}# {comment}\n" for comment in evidence(tuning, history, when)]
+                out.append(f"{pad}h: {float(tuning.chosen.h)!r}\n")
+                done.add(tuning.signal)
+                continue
+        out.append(line)
+    missing = set(by_signal) - done
+    if missing:
+        raise ValueError(f"no signals.<name>.detector.h line for {', '.join(sorted(missing))} in the thresholds file")
+    return "".join(out)
