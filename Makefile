@@ -54,6 +54,8 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_replay.py
 	$(PY) bench/bench_worker.py
 	$(PY) bench/bench_tune.py
+	$(PY) bench/bench_embedding_drift.py
+	$(PY) bench/bench_embeddings.py
 
 # Regenerate the bundled sample (tests check that the committed one matches).
 sample: $(INSTALLED)

@@ -30,6 +30,9 @@ from monitor.thresholds import REPO_THRESHOLDS, SIGNALS_WITH_DETECTOR, load_thre
 from monitor.tuning.run import tune
 from monitor.tuning.sweep import GRIDS
 
+#: Signals whose detector `aifm tune` sweeps (embedding drift takes vectors and is not swept).
+SWEPT = sorted(s for s in SIGNALS_WITH_DETECTOR if load_thresholds().signals[s].detector.method in GRIDS)
+
 
 def simulated(directory: Path, events: int) -> Path:
     marker = directory / f".events-{events}"
@@ -63,16 +66,16 @@ def naive(directory: Path, budget: float, days: float) -> tuple[dict[str, float]
     boundaries = load_boundaries(directory / "boundaries")
     incidents = load_incidents(directory / "incidents.jsonl")
     points = max(len(grid) for grid in GRIDS.values())
-    false_alarms: dict[str, list[tuple[float, int]]] = {signal: [] for signal in SIGNALS_WITH_DETECTOR}
+    false_alarms: dict[str, list[tuple[float, int]]] = {signal: [] for signal in SWEPT}
     started = time.perf_counter()
     for i in range(points):
         trial = copy.deepcopy(document)
-        for signal in SIGNALS_WITH_DETECTOR:
+        for signal in SWEPT:
             detector = trial["signals"][signal]["detector"]
             detector["h"] = GRIDS[detector["method"]][i]
         report = replay([directory / "events.jsonl.gz"], thresholds=parse_thresholds(trial), boundaries=boundaries)
         outside = score(report.findings, incidents).false_alarms
-        for signal in SIGNALS_WITH_DETECTOR:
+        for signal in SWEPT:
             h = trial["signals"][signal]["detector"]["h"]
             false_alarms[signal].append((h, sum(1 for f in outside if f.signal == signal)))
     seconds = time.perf_counter() - started

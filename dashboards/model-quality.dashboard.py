@@ -37,6 +37,9 @@ dashboard = new_dashboard(
         detector("hallucination", "Hallucination detector vs threshold"),
         ratio("feedback", "Negative feedback rate", "Share of feedback events that were negative (user thumbs-down or eval failure)."),
         ratio("error_rate", "Provider error rate", "Share of model calls that failed: rate limits, 5xx, timeouts."),
+        row("Output content"),
+        detector("embedding_drift", "Embedding drift detector vs threshold"),
+        ratio("embedding_drift", "Share of outlying outputs", "Share of embedded outputs whose distance to the reference centroid is an outlier (z above outlier_z)."),
         row("Latency"),
         timeseries(
             "Latency p50 / p95",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from monitor import __version__
 from monitor.cli_format import format_finding
+from monitor.embeddings.encoder import EncoderUnavailable
 from monitor.replay.reader import ReplayError
 from monitor.replay.scoring import IncidentsError
 from monitor.signals import SIGNALS
@@ -23,6 +24,12 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="JSONL or .jsonl.gz logs, or directories of them")
     parser.add_argument("--thresholds", metavar="FILE", help=f"thresholds file (default: $AIFM_THRESHOLDS or {default_thresholds_path()})")
     parser.add_argument("--boundaries", metavar="DIR", help="directory of per-agent tool boundary YAML files")
+    parser.add_argument(
+        "--embed-share",
+        type=float,
+        metavar="SHARE",
+        help="also embed a sample of outputs (all-MiniLM-L6-v2), spending at most this share of the time encoding (default: only precomputed embeddings)",
+    )
     kafka = parser.add_argument_group("history from Kafka (read without a consumer group; SASL/TLS from AIFM_* variables)")
     kafka.add_argument("--from-kafka", metavar="TOPIC", help="replay TOPIC from its start (or --start-offset / --start-time) to its current end")
     kafka.add_argument("--bootstrap-servers", default=None, help="brokers [AIFM_BOOTSTRAP_SERVERS]")
@@ -96,6 +103,16 @@ def _load(args):
     return thresholds, boundaries
 
 
+def _embedder(args):
+    """The sampling embedder for ``--embed-share`` (None without it)."""
+    if args.embed_share is None:
+        return None
+    from monitor.embeddings.budget import EmbeddingBudget
+    from monitor.embeddings.embedder import Embedder
+
+    return Embedder(EmbeddingBudget(share=args.embed_share))
+
+
 def _history(args, stack: contextlib.ExitStack) -> list:
     """The Kafka partitions named by --from-kafka, as replay sources (none without it)."""
     if not args.paths and not args.from_kafka:
@@ -125,10 +142,10 @@ def _cmd_replay(args) -> int:
         if args.report:  # the same replay, also recording each detector's input for the plots
             from monitor.tuning.history import record_history
 
-            history = record_history(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources)
+            history = record_history(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args))
             report = history.report
         else:
-            report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources)
+            report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args))
     if args.show_findings:
         for finding in report.findings:
             print(format_finding(finding))
@@ -156,6 +173,8 @@ def _cmd_tune(args) -> int:
     from monitor.tuning.report import write_report
     from monitor.tuning.run import format_outcome, tune
 
+    if args.embed_share is not None:
+        raise ValueError("--embed-share: tuning does not sweep embedding drift (its detector takes vectors); replay with it instead")
     thresholds_path = Path(args.thresholds) if args.thresholds else default_thresholds_path()
     thresholds = load_thresholds(thresholds_path)
     boundaries = load_boundaries(args.boundaries)
@@ -189,7 +208,7 @@ def _cmd_signals(args) -> int:
     with contextlib.ExitStack() as stack:
         sources = _history(args, stack)
         signals_out = stack.enter_context(open(args.out, "wb"))
-        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out, sources=sources)
+        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out, sources=sources, embedder=_embedder(args))
     print(format_summary(report))
     if report.rejected:
         rejects_path = f"{args.out}.rejects.jsonl"
@@ -287,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ThresholdsError, BoundariesError, ReplayError, IncidentsError, SettingsError, ValueError) as error:
+    except (ThresholdsError, BoundariesError, ReplayError, IncidentsError, SettingsError, EncoderUnavailable, ValueError) as error:
         print(f"aifm {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:

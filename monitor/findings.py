@@ -28,6 +28,7 @@ ALERT_NAMES = {
     ("kill_switch", "engaged"): "AIFMKillSwitchEngaged",
     ("kill_switch", "call_after_halt"): "AIFMCallAfterKillSwitch",
     ("feedback", "rate"): "AIFMNegativeFeedbackRateHigh",
+    ("embedding_drift", "centroid"): "AIFMEmbeddingDrift",
     ("model_version", "change"): "AIFMModelVersionChanged",
 }
 
@@ -51,6 +52,7 @@ FINDING_KEYS = {
     "audit_gap": ("agent",),
     "kill_switch": ("agent",),
     "feedback": ("model", "agent"),
+    "embedding_drift": ("model",),
     "model_version": ("model",),
 }
 

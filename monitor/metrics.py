@@ -60,6 +60,7 @@ class Metrics:
         self.blocked_tool_calls = Tally()  # (agent, tool)
         self.kill_switch_events = Tally(dict.fromkeys(CONTROL_ACTIONS, 0))  # action
         self.finding_severities: dict[tuple[str, str], tuple[str, str]] = {}  # (signal, detector) -> (alert, severity)
+        self.embedder = None  # set by the worker in embedding sample mode
         r.register(_EventCounters(self))
         self.serving_version = Gauge("aifm_model_version_info", "1 for the model version last seen serving.", ["model", "model_version"], registry=r)
         self._serving: dict[str, str] = {}  # model -> version exported as serving
@@ -246,8 +247,31 @@ class _EventCounters:
         for series, at in list(metrics.last_finding_at.items()):
             family.add_metric(list(series), at)
         yield family
+        yield from _embedding_families(metrics.embedder)
         yield GaugeMetricFamily("aifm_last_event_timestamp_seconds", "Event time of the newest event processed.", value=metrics.last_event_ts)
         yield GaugeMetricFamily("aifm_last_processed_timestamp_seconds", "Wall-clock time the last record was processed.", value=metrics.last_processed_at)
+
+
+def _embedding_families(embedder):
+    """Sampling of outputs for embeddings: offered and sampled per model, the sampled fraction, encoder time."""
+    if embedder is None:
+        return
+    budget = embedder.budget
+    for name, help_text, tally in (
+        ("aifm_embedding_offered", "Model outputs offered for embedding (no precomputed embedding), per model.", budget.offered),
+        ("aifm_embedding_sampled", "Model outputs the budget admitted and the worker embedded, per model.", budget.sampled),
+    ):
+        family = CounterMetricFamily(name, help_text, labels=["model"])
+        for model, count in list(tally.items()):
+            family.add_metric([model], count)
+        yield family
+    family = GaugeMetricFamily("aifm_embedding_sampled_fraction", "Share of offered outputs embedded, per model (the rest are not seen by embedding drift).", labels=["model"])
+    for model, fraction in budget.sampled_fraction().items():
+        family.add_metric([model], fraction)
+    yield family
+    encoder = embedder._encoder
+    yield CounterMetricFamily("aifm_embedding_encode_seconds", "Time spent encoding outputs.", value=encoder.seconds if encoder is not None else 0.0)
+    yield GaugeMetricFamily("aifm_embedding_budget_sentences_per_second", "Sentences per second the time budget allows, over all models.", value=budget.sentences_per_second)
 
 
 def _expected_blocked(signal_events: Tally) -> dict:
@@ -287,5 +311,5 @@ def _by_signal_labels(tally: Tally) -> Tally:
     return folded
 
 
-_MODEL_SIGNALS = frozenset({"refusal", "hallucination", "error_rate", "latency"})
+_MODEL_SIGNALS = frozenset({"refusal", "hallucination", "error_rate", "latency", "embedding_drift"})
 _TOOL_SIGNALS = frozenset({"tool_failure", "tool_scope", "agent_loop"})

@@ -26,6 +26,7 @@ from monitor.keys import OTHER, KeyCap
 from monitor.signals import MODEL_VERSION
 from monitor.signals.agent_loop import SessionTracker
 from monitor.signals.audit_gap import audit_gap_signal
+from monitor.signals.embedding_drift import embedding_drift_signal
 from monitor.signals.error_rate import error_signal
 from monitor.signals.feedback import feedback_signal
 from monitor.signals.hallucination import hallucination_signal
@@ -45,6 +46,7 @@ _SUMMARIES = {
     ("feedback", "rate"): "Share of negative feedback rose above its reference.",
     ("latency", "seconds"): "Model latency shifted away from its reference.",
     ("latency", "per_token_seconds"): "Model latency per output token shifted away from its reference.",
+    ("embedding_drift", "centroid"): "Model outputs moved away from the reference centroid of their embeddings.",
 }
 
 
@@ -86,6 +88,7 @@ _STREAMS_BY_LABEL = {
         ("latency", "per_token_seconds", "latency_per_token"),
         ("error_rate", "rate", "error_rate"),
         ("feedback", "rate", "feedback"),
+        ("embedding_drift", "centroid", "embedding_drift"),
     ),
     "agent": (("audit_gap", "rate", "audit_gap"), ("feedback", "rate", "feedback")),
     "tool": (("tool_failure", "rate", "tool_failure"),),
@@ -99,7 +102,7 @@ class _KeyStreams:
     lookup, which is most of what a detector update costs in Python.
     """
 
-    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure")
+    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure", "embedding_drift")
 
     def __init__(self, key: dict[str, str], label: str, signals: dict) -> None:
         self.key = key
@@ -156,6 +159,7 @@ class Pipeline:
         self._min_context_support = hallucination["min_context_support"]
         self._flag_truncation = hallucination["flag_truncation"]
         self._per_token_min = signals["latency"].options["per_token_min_output_tokens"]
+        self._outlier_z = signals["embedding_drift"].options["outlier_z"]
         self._feedback = signals["feedback"].options
         self._scope_cooldown = signals["tool_scope"].options["cooldown_seconds"]
         loop = signals["agent_loop"].options
@@ -296,6 +300,16 @@ class Pipeline:
         error = error_signal(event.error_type)
         signals["error_rate"] = error
         self._observe(keyed, keyed.error_rate, error["flag"], event, findings)
+        if event.embedding is not None:
+            self._embedding(keyed, event, signals, findings)
+
+    def _embedding(self, keyed: _KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
+        stream = keyed.embedding_drift
+        if not stream.detector.accepts(event.embedding):
+            signals["embedding_drift"] = {"skipped": "dimensions", "flag": None}  # another embedding model: not comparable
+            return
+        self._observe(keyed, stream, event.embedding, event, findings)
+        signals["embedding_drift"] = embedding_drift_signal(stream.detector, self._outlier_z)
 
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         keyed = self._key_streams("tool", event.tool, agent=event.agent)

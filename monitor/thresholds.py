@@ -48,8 +48,9 @@ SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
     "audit_gap": {},
     "kill_switch": {"grace_seconds": (float, _NON_NEGATIVE)},
     "feedback": {"negative_below": (float, _UNIT), "negative_labels": (list, _ANY)},
+    "embedding_drift": {"outlier_z": (float, _NON_NEGATIVE)},
 }
-SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback"})
+SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback", "embedding_drift"})
 
 
 class ThresholdsError(ValueError):

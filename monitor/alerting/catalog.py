@@ -41,6 +41,7 @@ _FINDING_TEXT = {
     ("kill_switch", "engaged"): (_EITHER, "had a kill switch engaged", "A kill switch was engaged."),
     ("kill_switch", "call_after_halt"): (_EITHER, "was called after its kill switch's grace period", "A halted agent or model is still being called."),
     ("feedback", "rate"): (_EITHER, "receives negative feedback more often than its reference", "The negative-feedback rate rose above its reference."),
+    ("embedding_drift", "centroid"): (_MODEL, "says something else than in its reference period: its output embeddings moved away from the reference centroid", "A model's outputs drifted away from their reference content."),
     ("model_version", "change"): (_MODEL, "started serving a new model version (its detectors started a new segment)", "A model's serving version changed."),
 }
 
@@ -59,6 +60,7 @@ WHY = {
     "AIFMKillSwitchEngaged": "every engagement, so the halt can be confirmed against the traffic (Control 1)",
     "AIFMCallAfterKillSwitch": "Control 1 wants a halt confirmed within 60 s; a later call means the switch did not hold",
     "AIFMNegativeFeedbackRateHigh": "a doubling of negative user or eval feedback (Control 8)",
+    "AIFMEmbeddingDrift": "CUSUM on each embedded output's distance to the reference centroid: a 30% topic or language shift found in a median of 15-17 embedded outputs, no false alarm in 1e6 stable ones (bench/bench_embedding_drift.py)",
     "AIFMModelVersionChanged": "context, routed nowhere: a regression that ships with a version is measured against the previous one (Control 9)",
     "AIFMWorkerDown": "5 minutes blind is the longest gap that still keeps the first signal ours, not a customer's",
     "AIFMNoEventsReceived": "15 minutes of no traffic at all is an outage of the producers or the topic, not a quiet hour",

@@ -18,6 +18,7 @@ STREAM_LABELS = {
     "agent_loop": ("agent", "tool"),
     "audit_gap": ("agent",),
     "feedback": ("model", "agent"),
+    "embedding_drift": ("model",),
     "kill_switch": ("agent",),
     "model_version": ("model",),
 }

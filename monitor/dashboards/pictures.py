@@ -83,7 +83,7 @@ def render(dashboard: dict, fetch: Callable[[str], Series], out_png: str, *, ori
     for axis in list(axes.flat)[len(panels) :]:
         axis.set_visible(False)
     figure.suptitle(f"{dashboard['title']} (uid {dashboard['uid']}; queries run on a real Prometheus, drawn with matplotlib)", fontsize=11)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title
     figure.savefig(out_png, dpi=80)
     plt.close(figure)
     return drawn

@@ -13,9 +13,12 @@ from typing import Any, Protocol
 
 from monitor.detectors.bernoulli_cusum import BernoulliCUSUM
 from monitor.detectors.cusum import CUSUM
+from monitor.detectors.embedding_drift import EmbeddingDrift
 from monitor.detectors.river_adapter import RiverDetector
 
-METHODS = ("cusum", "bernoulli_cusum", "adwin", "page_hinkley", "ddm", "hddm_a")
+METHODS = ("cusum", "bernoulli_cusum", "adwin", "page_hinkley", "ddm", "hddm_a", "embedding_drift")
+#: Methods whose ``update`` takes a vector (an embedding), not a number.
+VECTOR_METHODS = frozenset({"embedding_drift"})
 
 
 class Detector(Protocol):
@@ -47,7 +50,9 @@ def build_detector(method: Any, params: dict[str, Any]) -> Detector:
         return BernoulliCUSUM(**params)
     if method in ("adwin", "page_hinkley", "ddm", "hddm_a"):
         return RiverDetector(method, **params)
+    if method == "embedding_drift":
+        return EmbeddingDrift(**params)
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-__all__ = ["BernoulliCUSUM", "CUSUM", "Detector", "METHODS", "RiverDetector", "build_detector"]
+__all__ = ["BernoulliCUSUM", "CUSUM", "Detector", "EmbeddingDrift", "METHODS", "RiverDetector", "VECTOR_METHODS", "build_detector"]

@@ -48,6 +48,7 @@ def replay(
     signals_out: IO[bytes] | None = None,
     sources: list[tuple[str, Iterable[tuple[int, bytes]]]] | None = None,
     pipeline_factory: Callable[..., Pipeline] = Pipeline,
+    embedder=None,
 ) -> ReplayReport:
     """Run every event of ``paths`` (or of ``sources``) through a fresh :class:`Pipeline`, in event-time order.
 
@@ -56,7 +57,8 @@ def replay(
     signals it produced. Raises :class:`~monitor.replay.reader.ReplayError` before
     reading anything if a path is unreadable. ``sources`` are (name, records) pairs
     such as the partitions of a Kafka topic (:mod:`monitor.replay.kafka_source`).
-    ``pipeline_factory`` builds the pipeline (tuning passes one that records detector inputs).
+    ``pipeline_factory`` builds the pipeline (tuning passes one that records detector inputs);
+    an ``embedder`` (:mod:`monitor.embeddings`) embeds a budgeted sample of outputs on the way.
     """
     started = time.perf_counter()
     files = expand_paths(paths)
@@ -72,6 +74,8 @@ def replay(
         rejected=rejected,
         order_stats=order_stats,
     )
+    if embedder is not None:
+        events = embedder.batches(events)
     process = pipeline.process
     for event in events:
         result = process(event)

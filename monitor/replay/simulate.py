@@ -109,6 +109,10 @@ def default_incidents(n_events: int) -> list[Incident]:
     return [Incident(signal, key, warm + (2 * i + 1) * slot, slot) for i, (signal, key) in enumerate(plan)]
 
 
+EMBEDDING_DIMENSIONS = 8
+EMBEDDED_SHARE = 0.5  # share of model calls whose producer sent a precomputed embedding
+
+
 class _Traffic:
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
@@ -120,6 +124,16 @@ class _Traffic:
         self.model_names = list(MODELS)
         self.model_weights = [spec[2] for spec in MODELS.values()]
         self.recent_model_calls: list[tuple[str, str]] = []
+        # Its own generator, so adding embeddings left every other simulated value as it was.
+        self.embedding_rng = random.Random(seed * 7919 + 1)
+
+    def embedding(self, model: str) -> list[float]:
+        """A small precomputed output embedding: the model's own direction plus noise (producers may send these)."""
+        rng = self.embedding_rng
+        index = self.model_names.index(model)
+        vector = [(1.0 if j == index else 0.3) + rng.gauss(0, 0.25) for j in range(EMBEDDING_DIMENSIONS)]
+        norm = math.sqrt(sum(v * v for v in vector))
+        return [round(v / norm, 3) for v in vector]
 
     def next_id(self) -> str:
         self.sequence += 1
@@ -185,6 +199,8 @@ class _Traffic:
         if rng.random() < error_rate:
             event["error_type"] = rng.choice(("rate_limit_exceeded", "503", "timeout"))
             event["output_text"] = ""
+        if "error_type" not in event and self.embedding_rng.random() < EMBEDDED_SHARE:
+            event["embedding"] = self.embedding(model)
         self.recent_model_calls.append((event["event_id"], model))
         if len(self.recent_model_calls) > 200:
             del self.recent_model_calls[:100]

@@ -17,6 +17,9 @@ from monitor.pipeline import Pipeline
 from monitor.replay.run import ReplayReport, replay
 
 
+_NUMBERS = (float, int, bool)
+
+
 @dataclass
 class StreamRecord:
     """The values one detector saw on one key: event times, values, and segment starts (indices)."""
@@ -47,9 +50,10 @@ class RecordingPipeline(Pipeline):
         return record
 
     def _observe(self, keyed, stream, value, event, findings) -> None:
-        record = self._record(keyed, stream)
-        record.ts.append(event.ts if event.ts is not None else self.clock)
-        record.values.append(value)
+        if value.__class__ in _NUMBERS:  # embeddings (vectors) are not recorded: their detector is not swept
+            record = self._record(keyed, stream)
+            record.ts.append(event.ts if event.ts is not None else self.clock)
+            record.values.append(value)
         super()._observe(keyed, stream, value, event, findings)
 
     def _track_version(self, keyed, raw_version, event, findings) -> None:
@@ -78,7 +82,7 @@ class History:
         return [record for record in self.streams if record.signal == signal]
 
 
-def record_history(paths, *, thresholds, boundaries, sources=None, findings_out=None) -> History:
+def record_history(paths, *, thresholds, boundaries, sources=None, findings_out=None, embedder=None) -> History:
     """Replay ``paths`` (and Kafka ``sources``) once through a recording pipeline."""
     holder: dict = {}
 
@@ -86,7 +90,7 @@ def record_history(paths, *, thresholds, boundaries, sources=None, findings_out=
         holder["pipeline"] = RecordingPipeline(*args, **kwargs)
         return holder["pipeline"]
 
-    report = replay(paths, thresholds=thresholds, boundaries=boundaries, sources=sources, findings_out=findings_out, pipeline_factory=factory)
+    report = replay(paths, thresholds=thresholds, boundaries=boundaries, sources=sources, findings_out=findings_out, pipeline_factory=factory, embedder=embedder)
     streams = [record for record in holder["pipeline"].records.values() if record.values]
     starts = [record.ts[0] for record in streams]
     ends = [record.ts[-1] for record in streams]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from monitor.detectors import VECTOR_METHODS
 from monitor.replay.scoring import LabelledIncident
 from monitor.thresholds import SIGNALS_WITH_DETECTOR, Thresholds, parse_thresholds
 from monitor.tuning.history import History, record_history
@@ -47,7 +48,9 @@ def tune(
     tunings, skipped = [], []
     for signal in chosen:
         method = thresholds.signals[signal].detector.method
-        if method not in GRIDS:
+        if method in VECTOR_METHODS:
+            skipped.append(f"{signal}: its detector takes embedding vectors, which tuning does not record (not tuned yet)")
+        elif method not in GRIDS:
             skipped.append(f"{signal}: method {method} has no decision threshold h to sweep (tuned methods: {', '.join(GRIDS)})")
         elif not history.by_signal(signal):
             skipped.append(f"{signal}: no event in the history fed its detector")

@@ -27,7 +27,7 @@ from monitor.signals.tool_scope import load_boundaries
 from monitor.thresholds import load_thresholds
 from monitor.worker.kafka import client_options, ensure_topics, probe, read_snapshots, wait_for_broker
 from monitor.worker.processor import StreamProcessor
-from monitor.worker.settings import WorkerSettings
+from monitor.worker.settings import SettingsError, WorkerSettings
 
 log = logging.getLogger("aifm.worker")
 
@@ -96,6 +96,23 @@ class MonitorApp(faust.App):
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - committed))
 
 
+def _embedder(settings: WorkerSettings):
+    """In sample mode, the embedder with its encoder loaded now: a missing model fails at start, not at the first event."""
+    if settings.embeddings != "sample":
+        return None
+    from monitor.embeddings.budget import EmbeddingBudget
+    from monitor.embeddings.embedder import Embedder
+    from monitor.embeddings.encoder import EncoderUnavailable
+
+    embedder = Embedder(EmbeddingBudget(share=settings.embedding_share))
+    try:
+        encoder = embedder.encoder
+    except EncoderUnavailable as error:
+        raise SettingsError(f"embeddings: sample mode needs the embeddings extra ({error})") from None
+    log.info("embedding a sampled share of outputs on %s (at most %.0f%% of the time)", encoder.device, settings.embedding_share * 100)
+    return embedder
+
+
 def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> MonitorApp:
     """The monitor's faust app for ``settings`` (files are loaded and checked here, at start)."""
     thresholds = load_thresholds(settings.thresholds)
@@ -124,7 +141,8 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     )
     app.settings = settings
     app.metrics = metrics
-    app.processor = StreamProcessor(thresholds, boundaries, metrics)
+    app.processor = StreamProcessor(thresholds, boundaries, metrics, embedder=_embedder(settings))
+    metrics.embedder = app.processor.embedder
     app.sensors.add(_CommitTimer(metrics))
     app.revoked = set()  # source partitions taken away from this worker and not given back
     app.state_changed = asyncio.Event()  # pulsed whenever partitions are assigned or revoked

@@ -10,16 +10,20 @@ detector state. This module does no I/O; the faust app moves bytes in and out.
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from monitor.events import decode_record
 from monitor.findings import encode_finding
 from monitor.metrics import Metrics
-from monitor.pipeline import Pipeline
+from monitor.pipeline import Pipeline, RecordResult
 from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import Thresholds
+
+log = logging.getLogger("aifm.worker")
 
 #: Snapshot layout: 8-byte big-endian next offset, then the pipeline's snapshot.
 _OFFSET = struct.Struct(">q")
@@ -46,10 +50,12 @@ class _PartitionState:
 class StreamProcessor:
     """The pipelines of the partitions assigned to this worker."""
 
-    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None, metrics: Metrics | None = None):
+    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None, metrics: Metrics | None = None, embedder=None):
         self.thresholds = thresholds
         self.boundaries = boundaries if boundaries is not None else Boundaries()
         self.metrics = metrics
+        self.embedder = embedder  # samples model outputs to embed (None: only precomputed embeddings)
+        self.embedding_errors = 0
         self._partitions: dict[tuple[str, int], _PartitionState] = {}
 
     @property
@@ -100,6 +106,17 @@ class StreamProcessor:
             if state is not None and state.next_offset == _OFFSET.unpack_from(data)[0]:
                 state.dirty = False
 
+    def _process_embedded(self, pipeline: Pipeline, value: bytes | None) -> RecordResult:
+        events, rejects = decode_record(value, max_bytes=self.thresholds.max_record_bytes)
+        for reject in rejects:
+            pipeline.count_reject(reject.reason)
+        try:
+            self.embedder.embed(events)
+        except Exception:  # an encoder failure costs the embeddings of this record, never the record
+            self.embedding_errors += 1
+            log.warning("embedding failed; the record is processed without sampled embeddings", exc_info=True)
+        return RecordResult([pipeline.process(event) for event in events], rejects)
+
     def _snapshot(self, state: _PartitionState) -> bytes:
         return _OFFSET.pack(state.next_offset) + state.pipeline.snapshot()
 
@@ -120,7 +137,7 @@ class StreamProcessor:
                 self.metrics.skipped.labels(topic).inc()
             return output
         pipeline = state.pipeline
-        result = pipeline.process_record(value)
+        result = pipeline.process_record(value) if self.embedder is None else self._process_embedded(pipeline, value)
         state.next_offset = offset + 1
         state.dirty = True
         metrics = self.metrics

@@ -35,6 +35,8 @@ class WorkerSettings:
     metrics_bind: str = "127.0.0.1"
     metrics_port: int = 9108
     snapshot_seconds: float = 10.0
+    embeddings: str = "precomputed"
+    embedding_share: float = 0.10
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "PLAIN"
     sasl_username: str | None = None
@@ -68,6 +70,10 @@ class WorkerSettings:
             raise SettingsError(f"partitions: must lie in [1, 1024], got {self.partitions}")
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"metrics port: must lie in [0, 65535], got {self.metrics_port}")
+        if self.embeddings not in EMBEDDING_MODES:
+            raise SettingsError(f"embeddings: must be one of {', '.join(EMBEDDING_MODES)}, got {self.embeddings!r}")
+        if not 0 < self.embedding_share < 1:
+            raise SettingsError(f"embedding share: must lie in (0, 1), got {self.embedding_share}")
         if not self.snapshot_seconds > 0:
             raise SettingsError(f"snapshot seconds: must be > 0, got {self.snapshot_seconds}")
         if self.security_protocol not in SECURITY_PROTOCOLS:
@@ -86,6 +92,8 @@ class WorkerSettings:
         return self
 
 
+EMBEDDING_MODES = ("precomputed", "sample")
+
 #: setting -> (flag, environment variable, type, help)
 _OPTIONS = {
     "bootstrap_servers": ("--bootstrap-servers", "AIFM_BOOTSTRAP_SERVERS", str, "Kafka brokers, host:port[,host:port]"),
@@ -99,6 +107,8 @@ _OPTIONS = {
     "metrics_bind": ("--metrics-bind", "AIFM_METRICS_BIND", str, "address the /metrics endpoint binds to"),
     "metrics_port": ("--metrics-port", "AIFM_METRICS_PORT", int, "port of the /metrics endpoint (0: none)"),
     "snapshot_seconds": ("--snapshot-seconds", "AIFM_SNAPSHOT_SECONDS", float, "seconds between detector-state snapshots"),
+    "embeddings": ("--embeddings", "AIFM_EMBEDDINGS", str, "precomputed (use the embeddings events carry) or sample (also embed a budgeted sample of outputs)"),
+    "embedding_share": ("--embedding-share", "AIFM_EMBEDDING_SHARE", float, "largest share of the worker's time spent encoding (sample mode)"),
     "security_protocol": ("--security-protocol", "AIFM_SECURITY_PROTOCOL", str, "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
     "sasl_mechanism": ("--sasl-mechanism", "AIFM_SASL_MECHANISM", str, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
     "sasl_username": ("--sasl-username", "AIFM_SASL_USERNAME", str, "SASL user"),

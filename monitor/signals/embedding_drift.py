@@ -1,0 +1,22 @@
+"""Embedding drift: what a model says moving away from what it said in its reference period.
+
+Proxies a silent change in output content (a model update, a new user population, a
+prompt change) that no error or latency shows: every request still returns 200. The
+input is the output's sentence embedding, either precomputed by the producer (the
+event's ``embedding``) or computed by the worker for a bounded sample of outputs
+(:mod:`monitor.embeddings`). The per-event value is the cosine distance to the
+reference centroid of the model (and its ``z`` against the reference's distances);
+the event is flagged as an outlier when ``z`` exceeds ``outlier_z``. The detector
+(:class:`~monitor.detectors.EmbeddingDrift`) tests the stream of distances.
+"""
+
+from __future__ import annotations
+
+
+def embedding_drift_signal(detector, outlier_z: float) -> dict:
+    """The signal after ``detector`` has seen the event's embedding (its distance is the detector's last)."""
+    distance = detector.last_distance
+    z = detector.last_z
+    if distance is None or z is None:
+        return {"distance": distance, "flag": None}  # still learning the reference: not counted
+    return {"distance": round(distance, 4), "z": round(z, 2), "flag": z > outlier_z}

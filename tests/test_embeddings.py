@@ -1,0 +1,203 @@
+"""Embedding drift: the detector, the pipeline signal on precomputed embeddings, and the offline encoder."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import model_call
+from monitor.detectors import EmbeddingDrift, build_detector
+
+DIMS = 16
+
+
+def vectors(rng, n: int, shifted_share: float = 0.0, topic: int = 0, other: int = 1) -> list[list[float]]:
+    base, moved = np.eye(DIMS)[topic], np.eye(DIMS)[other]
+    rows = []
+    for _ in range(n):
+        centre = moved if rng.random() < shifted_share else base
+        rows.append((centre + rng.normal(0, 0.2, DIMS)).round(4).tolist())
+    return rows
+
+
+def test_a_30_percent_topic_shift_is_found_within_500_events_and_stable_traffic_stays_quiet():
+    rng = np.random.default_rng(5)
+    detector = EmbeddingDrift(reference=300, warmup=300)
+    stable = vectors(rng, 20_000)
+    assert not any(detector.update(v).drift_detected for v in stable)
+    shifted = vectors(rng, 500, shifted_share=0.3)
+    alarms = [i for i, v in enumerate(shifted) if detector.update(v).drift_detected]
+    assert alarms and alarms[0] < 100
+
+
+def test_after_an_alarm_the_reference_is_learned_again_and_a_segment_keeps_it():
+    rng = np.random.default_rng(6)
+    detector = EmbeddingDrift(reference=50, warmup=50)
+    for v in vectors(rng, 200):
+        detector.update(v)
+    assert not detector.warming_up
+    detector.segment()
+    assert not detector.warming_up, "a new model version is measured against the old reference"
+    for v in vectors(rng, 300, shifted_share=1.0):
+        if detector.update(v).drift_detected:
+            break
+    assert detector.warming_up and detector.alarm_statistic > detector.threshold
+
+
+def test_vectors_of_another_length_are_refused_and_zero_vectors_ignored():
+    detector = EmbeddingDrift(reference=2, warmup=2)
+    detector.update([1.0, 0.0, 0.0])
+    assert detector.accepts([0.5, 0.5, 0.0]) and not detector.accepts([1.0, 0.0])
+    detector.update([0.0, 0.0, 0.0])
+    assert detector.dimensions == 3 and detector.warming_up
+
+
+def test_invalid_settings_name_the_setting():
+    with pytest.raises(ValueError, match="reference must be an integer >= 2"):
+        build_detector("embedding_drift", {"reference": 1})
+    with pytest.raises(ValueError, match="h must be > 0"):
+        build_detector("embedding_drift", {"h": 0})
+
+
+def test_the_pipeline_uses_precomputed_embeddings_and_finds_a_shift_per_model(pipeline):
+    rng = np.random.default_rng(7)
+    stable, shifted = vectors(rng, 2000), vectors(rng, 800, shifted_share=0.3)
+    findings, signals = [], []
+    for i, vector in enumerate(stable + shifted):
+        result = pipeline.process_record(json.dumps(model_call(i, embedding=vector)).encode())
+        findings += result.findings
+        signals.append(result.results[0].signals.get("embedding_drift"))
+    assert signals[0] == {"distance": None, "flag": None}  # learning the reference
+    assert set(signals[1500]) == {"distance", "z", "flag"} and signals[1500]["flag"] is False
+    drift = [f for f in findings if f.signal == "embedding_drift"]
+    assert [f.alert for f in drift] == ["AIFMEmbeddingDrift"] and drift[0].key == {"model": "gpt-4o"}
+    assert int(drift[0].event_id.split("-")[1]) >= 2000, "no finding before the shift"
+    alarm_at = int(drift[0].event_id.split("-")[1])
+    warm = [s for s in signals[600:2000] if s["flag"] is not None]
+    assert sum(s["flag"] for s in warm) / len(warm) < 0.01, "few stable outputs are outliers"
+    assert any(s["flag"] for s in signals[2000 : alarm_at + 1]), "shifted outputs are outliers until the reference is re-learned"
+
+
+def test_an_embedding_of_another_length_is_skipped_without_breaking_the_event(pipeline):
+    for i in range(10):
+        pipeline.process_record(json.dumps(model_call(i, embedding=[0.1] * 8)).encode())
+    result = pipeline.process_record(json.dumps(model_call(99, embedding=[0.1] * 4)).encode())
+    assert result.results[0].signals["embedding_drift"] == {"skipped": "dimensions", "flag": None}
+    assert "refusal" in result.results[0].signals
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from monitor.embeddings.encoder import Encoder
+
+    return Encoder(device="cpu")
+
+
+def test_the_encoder_loads_offline_from_the_wheel_and_returns_unit_vectors(encoder):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    vectors = encoder.encode(["Your order shipped yesterday.", "The parcel left our warehouse yesterday.", "Use a tuple as the dictionary key."])
+    assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    assert encoder.encode([]).shape == (0, 384)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_budget_keeps_encoding_under_its_share_of_the_time_at_any_input_rate():
+    from monitor.embeddings.budget import EmbeddingBudget
+
+    for rate in (10, 1_000, 100_000):  # outputs per second offered
+        clock = FakeClock()
+        budget = EmbeddingBudget(share=0.15, clock=clock)
+        budget.spent(100, 100 * 0.003)  # a measured 3 ms per sentence
+        budget.spent(100, 100 * 0.003)
+        admitted = 0
+        for i in range(rate * 20):  # 20 s of traffic from 4 models
+            clock.now = i / rate
+            admitted += budget.admit(f"model-{i % 4}")
+        encoding_seconds = admitted * budget.seconds_per_sentence
+        assert encoding_seconds / 20 <= 0.15 * 1.1, (rate, admitted)
+        if rate == 10:
+            assert admitted == rate * 20, "a quiet stream is embedded in full"
+    fractions = budget.sampled_fraction()
+    assert set(fractions) == {f"model-{i}" for i in range(4)} and max(fractions.values()) - min(fractions.values()) < 0.01, "keys share the budget"
+
+
+def test_the_embedder_keeps_precomputed_vectors_and_embeds_a_sample_of_the_rest():
+    from monitor.embeddings.budget import EmbeddingBudget
+    from monitor.embeddings.embedder import Embedder
+    from monitor.events import decode_record
+
+    class CountingEncoder:
+        seconds = 0.0
+        calls: list[int] = []
+
+        def encode(self, texts):
+            self.calls.append(len(texts))
+            self.seconds += 0.001 * len(texts)
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    encoder = CountingEncoder()
+    embedder = Embedder(EmbeddingBudget(share=0.5, burst=3), encoder_factory=lambda: encoder)
+    records = [model_call(0, embedding=[0.0, 1.0])] + [model_call(i) for i in range(1, 10)] + [model_call(10, output_text="")]
+    events = decode_record(json.dumps(records).encode())[0]
+    assert encoder.calls == [], "the encoder loads (and is calibrated) on first use"
+    assert embedder.embed(events) == 1  # a new key starts with one token; the clock has not moved
+    assert encoder.calls == [2, 16, 1], "a warm-up, a calibration, then the sampled outputs in one batch"
+    assert list(events[0].embedding) == [0.0, 1.0] and embedder.precomputed == 1
+    assert sum(e.embedding is not None for e in events[1:]) == 1
+    assert embedder.budget.offered["gpt-4o"] == 9  # the empty output is not offered
+
+
+def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sampled_fraction(thresholds):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.embeddings.budget import EmbeddingBudget
+    from monitor.embeddings.embedder import Embedder
+    from monitor.metrics import Metrics
+    from monitor.worker.processor import StreamProcessor
+
+    class Broken:
+        seconds = 0.0
+
+        def encode(self, texts):
+            raise RuntimeError("device lost")
+
+    metrics = Metrics(CollectorRegistry())
+    rng = np.random.default_rng(1)
+    fixed = np.eye(DIMS)[0]
+
+    class Fixed:
+        seconds = 0.0
+
+        def encode(self, texts):
+            self.seconds += 0.0001 * len(texts)
+            return np.array([fixed + rng.normal(0, 0.1, DIMS) for _ in texts], dtype=np.float32)
+
+    ticking = FakeClock()
+
+    def clock() -> float:
+        ticking.now += 1.0  # a second per output: the budget always has a token
+        return ticking.now
+
+    processor = StreamProcessor(thresholds, metrics=metrics, embedder=Embedder(EmbeddingBudget(share=0.9, burst=1000, clock=clock), encoder_factory=Fixed))
+    metrics.embedder = processor.embedder
+    processor.assign("ai.events", 0)
+    batch = json.dumps([model_call(i) for i in range(700)]).encode()
+    processor.handle("ai.events", 0, 0, batch)
+    streams = {(s, d): count for s, d, key, det, count in processor.pipelines()[0].streams()}
+    assert streams[("embedding_drift", "centroid")] == 700
+    text = generate_latest(metrics.registry).decode()
+    assert 'aifm_embedding_sampled_fraction{model="gpt-4o"}' in text and 'aifm_embedding_offered_total{model="gpt-4o"} 700.0' in text
+    processor.embedder._encoder = Broken()
+    output = processor.handle("ai.events", 0, 1, json.dumps([model_call(800)]).encode())
+    assert processor.embedding_errors == 1 and output.dead_letters == []
