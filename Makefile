@@ -59,7 +59,7 @@ bench: $(INSTALLED)
 
 # Regenerate the bundled sample (tests check that the committed one matches).
 sample: $(INSTALLED)
-	$(VENV)/bin/aifm simulate --out $(SAMPLE) --events 40000 --seed 7 --bad-lines 5
+	$(VENV)/bin/aifm simulate --out $(SAMPLE) --events 44000 --seed 7 --bad-lines 5
 
 clean:
 	rm -rf $(VENV) build

@@ -61,7 +61,7 @@ def fast(directory: Path, budget: float):
 
 
 def naive(directory: Path, budget: float, days: float) -> tuple[dict[str, float], float, int]:
-    """One full replay per grid point, and the fast path's choice rule (smallest h within budget / margin 2) on its findings."""
+    """One full replay per grid point, and the fast path's choice rule (one step above the smallest h within budget / margin 2) on its findings."""
     document = yaml.safe_load(REPO_THRESHOLDS.read_text())
     boundaries = load_boundaries(directory / "boundaries")
     incidents = load_incidents(directory / "incidents.jsonl")
@@ -82,8 +82,9 @@ def naive(directory: Path, budget: float, days: float) -> tuple[dict[str, float]
     allowed = budget * days / 2.0
     chosen = {}
     for signal, pairs in false_alarms.items():
-        fits = [h for h, count in sorted(pairs) if count <= allowed]
-        chosen[signal] = fits[0] if fits else max(h for h, _ in pairs)
+        ordered = sorted(pairs)
+        fits = [i for i, (_, count) in enumerate(ordered) if count <= allowed]
+        chosen[signal] = ordered[min(fits[0] + 1, len(ordered) - 1)][0] if fits else ordered[-1][0]
     return chosen, seconds, points
 
 

@@ -43,6 +43,11 @@ dashboard = new_dashboard(
             ],
             description=f"Control events by action, and calls by a halted agent later than grace_seconds = {signals['kill_switch'].options['grace_seconds']:g} after the halt.",
         ),
+        timeseries(
+            "Prompt-injection cues in retrieved content and tool results",
+            [target(f"sum by (agent, tool) (increase({queries.select('aifm_signal_flagged_events_total', sel, signal='prompt_injection')}[{RATE}]))", "{{agent}} / {{tool}}")],
+            description="Untrusted content carrying instructions aimed at the model (Control 6); the tool is empty for retrieved context.",
+        ),
         timeseries("Audit-trail gaps", [target(queries.flagged_ratio("audit_gap", agent_sel, RATE), "{{agent}}")], unit="percentunit", description="Share of events missing a field Control 3 requires."),
         timeseries("Findings by agent", [target(f"sum by (agent, signal) (increase({findings}[{RATE}]))", "{{agent}} {{signal}}")], stack=True),
     ],

@@ -55,7 +55,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_pipeline_options(tune)
     tune.add_argument("--incidents", metavar="INCIDENTS.jsonl", help="labelled incidents; without them the history is assumed clean")
     tune.add_argument("--false-alarms-per-day", type=float, required=True, metavar="N", help="false-alarm budget per signal and day")
-    tune.add_argument("--margin", type=float, default=2.0, help="choose h whose measured false alarms are within budget / margin (default 2)")
+    tune.add_argument("--margin", type=float, default=2.0, help="choose h whose measured false alarms are within budget / margin (default 2), then one grid step safer")
     tune.add_argument("--signals", metavar="A,B", help="tune only these signals (default: every signal with a detector)")
     tune.add_argument("--out", metavar="THRESHOLDS.yaml", required=True, help="where to write the tuned thresholds (may be the input file)")
     tune.add_argument("--report", metavar="DIR", help="write an HTML report: streams, alarms, trade-off curves, what changed")
@@ -66,7 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser("simulate", help="write simulated traffic with labelled incidents")
     simulate.add_argument("--out", metavar="DIR", required=True, help="directory for events.jsonl.gz, incidents.jsonl, boundaries/")
-    simulate.add_argument("--events", type=int, default=40_000, help="number of events (default 40000)")
+    simulate.add_argument("--events", type=int, default=44_000, help="number of events (default 44000)")
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--bad-lines", type=int, default=0, help="malformed lines to mix in (exercises rejects)")
     simulate.add_argument("--clean", action="store_true", help="no injected incidents: clean history of the same shape (for calibration)")
@@ -89,7 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="live demo: embedded broker, worker, simulated traffic with incidents, findings as they fire")
     demo.add_argument("--bootstrap-servers", default=None, help="use this Kafka instead of starting the embedded broker")
-    demo.add_argument("--events", type=int, default=40_000, help="simulated events to stream (default 40000)")
+    demo.add_argument("--events", type=int, default=44_000, help="simulated events to stream (default 44000)")
     demo.add_argument("--rate", type=float, default=4000.0, help="events per second (default 4000)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--metrics-port", type=int, default=9108, help="/metrics port on 127.0.0.1 (0: any free port)")

@@ -29,6 +29,7 @@ ALERT_NAMES = {
     ("kill_switch", "call_after_halt"): "AIFMCallAfterKillSwitch",
     ("feedback", "rate"): "AIFMNegativeFeedbackRateHigh",
     ("embedding_drift", "centroid"): "AIFMEmbeddingDrift",
+    ("prompt_injection", "content"): "AIFMPromptInjectionInContent",
     ("model_version", "change"): "AIFMModelVersionChanged",
 }
 
@@ -53,6 +54,7 @@ FINDING_KEYS = {
     "kill_switch": ("agent",),
     "feedback": ("model", "agent"),
     "embedding_drift": ("model",),
+    "prompt_injection": ("agent", "tool"),
     "model_version": ("model",),
 }
 

@@ -312,4 +312,4 @@ def _by_signal_labels(tally: Tally) -> Tally:
 
 
 _MODEL_SIGNALS = frozenset({"refusal", "hallucination", "error_rate", "latency", "embedding_drift"})
-_TOOL_SIGNALS = frozenset({"tool_failure", "tool_scope", "agent_loop"})
+_TOOL_SIGNALS = frozenset({"tool_failure", "tool_scope", "agent_loop", "prompt_injection"})

@@ -32,6 +32,7 @@ from monitor.signals.feedback import feedback_signal
 from monitor.signals.hallucination import hallucination_signal
 from monitor.signals.kill_switch import KillSwitchState
 from monitor.signals.latency import latency_signal, log_seconds
+from monitor.signals.prompt_injection import prompt_injection_signal
 from monitor.signals.refusal import refusal_signal
 from monitor.signals.tool_failure import tool_failure_signal
 from monitor.signals.tool_scope import Boundaries, tool_scope_signal
@@ -160,6 +161,7 @@ class Pipeline:
         self._flag_truncation = hallucination["flag_truncation"]
         self._per_token_min = signals["latency"].options["per_token_min_output_tokens"]
         self._outlier_z = signals["embedding_drift"].options["outlier_z"]
+        self._injection = signals["prompt_injection"].options
         self._feedback = signals["feedback"].options
         self._scope_cooldown = signals["tool_scope"].options["cooldown_seconds"]
         loop = signals["agent_loop"].options
@@ -182,11 +184,17 @@ class Pipeline:
 
     # -- entry points -------------------------------------------------------------
 
-    def process_record(self, raw: bytes | str | None) -> RecordResult:
-        """Decode one record (object or batch) and process every accepted event."""
+    def process_record(self, raw: bytes | str | None, prepare=None) -> RecordResult:
+        """Decode one record (object or batch) and process every accepted event.
+
+        ``prepare(events)`` runs between decoding and processing (the worker attaches
+        sampled embeddings there).
+        """
         events, rejects = decode_record(raw, max_bytes=self.thresholds.max_record_bytes)
         for reject in rejects:
             self.rejects_by_reason[reject.reason] += 1
+        if prepare is not None:
+            prepare(events)
         return RecordResult([self.process(event) for event in events], rejects)
 
     def count_reject(self, reason: str) -> None:
@@ -302,6 +310,8 @@ class Pipeline:
         self._observe(keyed, keyed.error_rate, error["flag"], event, findings)
         if event.embedding is not None:
             self._embedding(keyed, event, signals, findings)
+        if event.context:
+            self._injection_check(event.context, "context", self._key_streams("agent", event.agent).key, ts, event, signals, findings)
 
     def _embedding(self, keyed: _KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
         stream = keyed.embedding_drift
@@ -318,6 +328,8 @@ class Pipeline:
         if failure is not None:
             signals["tool_failure"] = failure
             self._observe(keyed, keyed.tool_failure, failure["flag"], event, findings)
+        if event.result is not None:
+            self._injection_check(event.result, "tool_result", keyed.key, ts, event, signals, findings)
         scope = tool_scope_signal(self.boundaries, event.agent, event.tool, event.status)
         signals["tool_scope"] = scope
         if scope["blocked"]:
@@ -344,6 +356,27 @@ class Pipeline:
             signals["agent_loop"] = loop
             if loop["flag"]:
                 self._loop_finding(loop, budget, keyed, session, event, findings)
+
+    def _injection_check(self, content, source: str, key: dict[str, str], ts: float, event: Event, signals: dict, findings: list[Finding]) -> None:
+        options = self._injection
+        injection = prompt_injection_signal(content, source, options["flag_score"])
+        if injection is None:
+            return
+        signals["prompt_injection"] = injection
+        if injection["flag"] and self._cooled_down(("prompt_injection", *key.values()), ts, options["cooldown_seconds"]):
+            findings.append(
+                make_finding(
+                    signal="prompt_injection",
+                    detector="content",
+                    severity=self._cfg["prompt_injection"].severity,
+                    key=key,
+                    event=event,
+                    statistic=injection["score"],
+                    threshold=options["flag_score"],
+                    summary="Retrieved content or a tool result carries instructions aimed at the model.",
+                    details={"source": source, "cues": injection["cues"]},
+                )
+            )
 
     def _loop_finding(self, loop: dict, budget: int | None, keyed: _KeyStreams, session: str, event: Event, findings: list[Finding]) -> None:
         repeated = loop["reason"] == "repeated_call"

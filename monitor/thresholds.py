@@ -49,6 +49,7 @@ SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
     "kill_switch": {"grace_seconds": (float, _NON_NEGATIVE)},
     "feedback": {"negative_below": (float, _UNIT), "negative_labels": (list, _ANY)},
     "embedding_drift": {"outlier_z": (float, _NON_NEGATIVE)},
+    "prompt_injection": {"flag_score": (float, _UNIT), "cooldown_seconds": (float, _NON_NEGATIVE)},
 }
 SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback", "embedding_drift"})
 

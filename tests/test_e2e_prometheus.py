@@ -59,7 +59,7 @@ def stack(tmp_path_factory):
     rules_path = workdir / "rules.yml"
     rules_path.write_text(render_rules(thresholds))
 
-    events, planned = simulate(40_000, seed=7)
+    events, planned = simulate(44_000, seed=7)
     first_incident = min(incident.start for incident in planned)
     clean = [event for event in events if parse_ts(event["ts"]) < first_incident]
     rest = events[len(clean) :]

@@ -25,11 +25,11 @@ def test_sample_replay_finds_every_labelled_incident_and_nothing_in_clean_stretc
     result = score(sample_report.findings, load_incidents(SAMPLE / "incidents.jsonl"))
     assert [i.signal for i in result.missed] == []
     assert [f.alert for f in result.false_alarms] == []
-    assert len(result.detected) == 10
+    assert len(result.detected) == 11
 
 
 def test_sample_replay_counts_events_and_rejects(sample_report):
-    assert sample_report.events == 40_003
+    assert sample_report.events == 44_003
     blocked = 0
     for line in gzip.open(SAMPLE / "events.jsonl.gz"):
         try:
@@ -45,7 +45,7 @@ def test_sample_replay_counts_events_and_rejects(sample_report):
 
 
 def test_committed_sample_is_what_the_simulator_writes(tmp_path):
-    write_simulation(tmp_path, 40_000, seed=7, bad_lines=5)
+    write_simulation(tmp_path, 44_000, seed=7, bad_lines=5)
     assert gzip.decompress((tmp_path / "events.jsonl.gz").read_bytes()) == gzip.decompress((SAMPLE / "events.jsonl.gz").read_bytes())
     assert (tmp_path / "incidents.jsonl").read_text() == (SAMPLE / "incidents.jsonl").read_text()
     for boundary in (SAMPLE / "boundaries").iterdir():

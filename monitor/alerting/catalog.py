@@ -41,6 +41,7 @@ _FINDING_TEXT = {
     ("kill_switch", "engaged"): (_EITHER, "had a kill switch engaged", "A kill switch was engaged."),
     ("kill_switch", "call_after_halt"): (_EITHER, "was called after its kill switch's grace period", "A halted agent or model is still being called."),
     ("feedback", "rate"): (_EITHER, "receives negative feedback more often than its reference", "The negative-feedback rate rose above its reference."),
+    ("prompt_injection", "content"): (_AGENT_TOOL, "read content (a retrieved document or a tool result) carrying instructions aimed at the model", "Untrusted content carries a prompt injection."),
     ("embedding_drift", "centroid"): (_MODEL, "says something else than in its reference period: its output embeddings moved away from the reference centroid", "A model's outputs drifted away from their reference content."),
     ("model_version", "change"): (_MODEL, "started serving a new model version (its detectors started a new segment)", "A model's serving version changed."),
 }
@@ -60,6 +61,7 @@ WHY = {
     "AIFMKillSwitchEngaged": "every engagement, so the halt can be confirmed against the traffic (Control 1)",
     "AIFMCallAfterKillSwitch": "Control 1 wants a halt confirmed within 60 s; a later call means the switch did not hold",
     "AIFMNegativeFeedbackRateHigh": "a doubling of negative user or eval feedback (Control 8)",
+    "AIFMPromptInjectionInContent": "every piece of untrusted content scoring at least flag_score on the injection cues (Control 6); an attempt, so a ticket: its success shows as AIFMToolScopeViolation",
     "AIFMEmbeddingDrift": "CUSUM on each embedded output's distance to the reference centroid: a 30% topic or language shift found in a median of 15-17 embedded outputs, no false alarm in 1e6 stable ones (bench/bench_embedding_drift.py)",
     "AIFMModelVersionChanged": "context, routed nowhere: a regression that ships with a version is measured against the previous one (Control 9)",
     "AIFMWorkerDown": "5 minutes blind is the longest gap that still keeps the first signal ours, not a customer's",
@@ -197,6 +199,8 @@ def signal_threshold(thresholds: Thresholds, signal: str, detector: str) -> str:
         if detector == "repeated_call":
             return f"max_repeats {options['max_repeats']} identical calls per session"
         return f"max_calls_per_session {options['max_calls_per_session']} (a boundary file may set its own)"
+    if signal == "prompt_injection":
+        return f"content scoring >= flag_score {options['flag_score']:g} on the injection cues (at most one finding per agent and tool per {options['cooldown_seconds']:g} s)"
     if signal == "kill_switch":
         return "every kill_switch control event" if detector == "engaged" else f"any call more than grace_seconds {options['grace_seconds']:g} after a halt"
     spec = config.detector

@@ -19,6 +19,7 @@ STREAM_LABELS = {
     "audit_gap": ("agent",),
     "feedback": ("model", "agent"),
     "embedding_drift": ("model",),
+    "prompt_injection": ("agent", "tool"),
     "kill_switch": ("agent",),
     "model_version": ("model",),
 }

@@ -16,6 +16,7 @@ SIGNALS = {
     "audit_gap": "an event missing a field the audit trail needs (Control 3)",
     "kill_switch": "kill-switch control events, and any call by a halted agent after the grace period (Control 1)",
     "feedback": "negative user or evaluation feedback (Control 8)",
+    "prompt_injection": "instructions aimed at the model inside retrieved context or a tool result: override, role change, reveal the prompt, exfiltrate (Control 6)",
     "embedding_drift": "outputs moving away from what the model said in its reference period (new topic, language or style), from sentence embeddings",
 }
 

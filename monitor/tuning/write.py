@@ -28,7 +28,7 @@ def evidence(tuning: SignalTuning, history: History, when: str) -> list[str]:
     how = "labelled incidents" if tuning.labelled else "history assumed clean (every alarm counted as false)"
     lines = [
         f"aifm tune {when}: {tuning.method} h swept on {_day(history.start)}..{_day(history.end)} ({history.days:.2f} days, {tuning.events:,} values), {how};",
-        f"  {len(point.false_alarms)} false alarm(s) = {point.false_alarms_per_day:.3g}/day measured (budget {tuning.budget_per_day:g}/day, margin {tuning.margin:g}); was h {tuning.previous_h:g}",
+        f"  {len(point.false_alarms)} false alarm(s) = {point.false_alarms_per_day:.3g}/day measured (budget {tuning.budget_per_day:g}/day, margin {tuning.margin:g} + one grid step); was h {tuning.previous_h:g}",
     ]
     if tuning.labelled:
         if point.detections:

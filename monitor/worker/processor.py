@@ -16,10 +16,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from monitor.events import decode_record
 from monitor.findings import encode_finding
 from monitor.metrics import Metrics
-from monitor.pipeline import Pipeline, RecordResult
+from monitor.pipeline import Pipeline
 from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import Thresholds
 
@@ -106,16 +105,12 @@ class StreamProcessor:
             if state is not None and state.next_offset == _OFFSET.unpack_from(data)[0]:
                 state.dirty = False
 
-    def _process_embedded(self, pipeline: Pipeline, value: bytes | None) -> RecordResult:
-        events, rejects = decode_record(value, max_bytes=self.thresholds.max_record_bytes)
-        for reject in rejects:
-            pipeline.count_reject(reject.reason)
+    def _embed(self, events) -> None:
         try:
             self.embedder.embed(events)
         except Exception:  # an encoder failure costs the embeddings of this record, never the record
             self.embedding_errors += 1
             log.warning("embedding failed; the record is processed without sampled embeddings", exc_info=True)
-        return RecordResult([pipeline.process(event) for event in events], rejects)
 
     def _snapshot(self, state: _PartitionState) -> bytes:
         return _OFFSET.pack(state.next_offset) + state.pipeline.snapshot()
@@ -137,7 +132,7 @@ class StreamProcessor:
                 self.metrics.skipped.labels(topic).inc()
             return output
         pipeline = state.pipeline
-        result = pipeline.process_record(value) if self.embedder is None else self._process_embedded(pipeline, value)
+        result = pipeline.process_record(value, prepare=self._embed if self.embedder is not None else None)
         state.next_offset = offset + 1
         state.dirty = True
         metrics = self.metrics
