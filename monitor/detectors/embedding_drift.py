@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from monitor.detectors.cusum import CUSUM
@@ -82,17 +84,17 @@ class EmbeddingDrift:
         self._drift_detected = False
         self.last_distance = self.last_z = None
         x = np.asarray(vector, dtype=np.float64)
-        norm = float(np.sqrt(x @ x))
+        norm = math.sqrt(float(x @ x))
         if norm == 0.0:
             return self
-        x = x / norm
         if self._centroid is None:
-            self._sum = x.copy() if self._sum is None else self._sum + x
+            x = x / norm
+            self._sum = x if self._sum is None else self._sum + x
             self._count += 1
             if self._count >= self.reference:
                 self._centroid = self._sum / np.sqrt(self._sum @ self._sum)
             return self
-        distance = 1.0 - float(x @ self._centroid)
+        distance = 1.0 - float(x @ self._centroid) / norm
         self.last_distance = distance
         cusum = self._cusum.update(distance)
         reference = cusum.reference

@@ -24,43 +24,96 @@ MAX_CHARS = 4000
 _PREVIOUS = r"(?:all |any |the |your |my |these |those )?(?:previous|prior|above|earlier|preceding|original|initial|system|developer|existing|current)"
 _RULES = r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|polic(?:y|ies)|constraints|context|messages?)"
 
-#: (name, weight, pattern). Names are a bounded vocabulary: they appear in findings.
-_CUES: tuple[tuple[str, float, re.Pattern], ...] = tuple(
-    (name, weight, re.compile(pattern, re.I))
-    for name, weight, pattern in (
-        ("override_instructions", 0.9, rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon)\s+(?:about\s+)?{_PREVIOUS}\s+(?:\w+\s+)?{_RULES}"),
-        ("override_everything", 0.7, r"\b(?:ignore|disregard|forget)\s+(?:everything|all)\s+(?:you(?:'ve| have)? (?:been told|learned|know)|(?:that )?(?:came )?before|above)"),
-        ("new_instructions", 0.6, r"(?:^|\n|\.\s)\s*(?:new|updated|real|actual|important|urgent)\s+(?:system\s+)?instructions?\s*:"),
-        ("role_change", 0.6, r"\byou are (?:now|no longer)\s+(?:a|an|the|in|my|called|named|DAN|free|unrestricted|jailbroken|developer mode)\b"),
-        ("role_play_unrestricted", 0.8, r"\b(?:act|behave|respond|pretend)\s+as\s+(?:if\s+you\s+(?:are|were|have)\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|jailbroken|DAN|evil|developer[- ]mode)\b"),
-        ("reveal_prompt", 0.8, rf"\b(?:reveal|print|repeat|output|show|display|leak|disclose|tell me)\s+(?:me\s+)?(?:your|the)\s+(?:full\s+|entire\s+|hidden\s+|secret\s+|initial\s+)?(?:system\s+|developer\s+)?{_RULES}"),
-        ("chat_template_tokens", 0.9, r"<\|(?:im_start|im_end|system|endoftext|start_header_id)\|>|\[/?INST\]|<<SYS>>|^\s*###\s*(?:system|instruction)\s*:?\s*$"),
-        ("exfiltrate", 0.7, r"\b(?:send|forward|post|upload|exfiltrate|email|transmit)\s+(?:all\s+|the\s+|any\s+|this\s+|your\s+)?(?:conversation|chat history|user data|credentials|api keys?|passwords?|secrets|tokens|system prompt|personal data|the data)\b.{0,80}?\b(?:to|at)\s+(?:https?://|\S+@\S+|this (?:url|address|endpoint))"),
-        ("do_not_tell", 0.5, r"\b(?:do not|don't|never)\s+(?:tell|inform|mention (?:this|it) to|reveal (?:this|it) to|let)\s+(?:the\s+)?user\b"),
-        ("addressed_to_ai", 0.4, r"\b(?:attention|note|message|instruction)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|llm|language model|model|agent|chatbot)\b"),
+_RULE_WORDS = frozenset(
+    "instruction instructions prompt prompts rules guidelines directives guardrails policy policies constraints context message messages".split()
+)
+_WORD = re.compile(r"[a-z]+")
+
+
+def _words(*words: str) -> frozenset[str]:
+    return frozenset(" ".join(words).split())
+
+
+#: (name, weight, gates, pattern). A cue's regular expression runs only when each of its
+#: gates passes: a set of words (one of them among the text's words) or a tuple of
+#: substrings (one of them in the lower-cased text). Ordinary content then costs one
+#: word split and a few set tests. Names are a bounded vocabulary: they appear in findings.
+_CUES: tuple[tuple[str, float, tuple, re.Pattern], ...] = tuple(
+    (name, weight, gates, re.compile(pattern, re.I | re.M))
+    for name, weight, gates, pattern in (
+        (
+            "override_instructions", 0.9,
+            (_words("ignore ignoring disregard disregarding forget override overriding bypass skip drop abandon"), _RULE_WORDS),
+            rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon)\s+(?:about\s+)?{_PREVIOUS}\s+(?:\w+\s+)?{_RULES}",
+        ),
+        (
+            "override_everything", 0.7,
+            (_words("ignore disregard forget"), _words("everything all")),
+            r"\b(?:ignore|disregard|forget)\s+(?:everything|all)\s+(?:you(?:'ve| have)? (?:been told|learned|know)|(?:that )?(?:came )?before|above)",
+        ),
+        ("new_instructions", 0.6, (_words("instruction instructions"),), r"(?:^|\.\s)\s*(?:new|updated|real|actual|important|urgent)\s+(?:system\s+)?instructions?\s*:"),
+        (
+            "role_change", 0.6,
+            (_words("now longer"), _words("you")),
+            r"\byou are (?:now|no longer)\s+(?:a|an|the|in|my|called|named|DAN|free|unrestricted|jailbroken|developer mode)\b",
+        ),
+        (
+            "role_play_unrestricted", 0.8,
+            (_words("act behave respond pretend"), _words("unrestricted unfiltered uncensored jailbroken dan evil developer")),
+            r"\b(?:act|behave|respond|pretend)\s+as\s+(?:if\s+you\s+(?:are|were|have)\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|jailbroken|DAN|evil|developer[- ]mode)\b",
+        ),
+        (
+            "reveal_prompt", 0.8,
+            (_words("reveal print repeat output show display leak disclose tell"), _RULE_WORDS),
+            rf"\b(?:reveal|print|repeat|output|show|display|leak|disclose|tell me)\s+(?:me\s+)?(?:your|the)\s+(?:full\s+|entire\s+|hidden\s+|secret\s+|initial\s+)?(?:system\s+|developer\s+)?{_RULES}",
+        ),
+        (
+            "chat_template_tokens", 0.9,
+            (("<|", "[inst", "[/inst", "<<sys", "###"),),
+            r"<\|(?:im_start|im_end|system|endoftext|start_header_id)\|>|\[/?INST\]|<<SYS>>|^\s*###\s*(?:system|instruction)\s*:?\s*$",
+        ),
+        (
+            "exfiltrate", 0.7,
+            (_words("send forward post upload exfiltrate email transmit"), ("http", "@", "this url", "this address", "this endpoint")),
+            r"\b(?:send|forward|post|upload|exfiltrate|email|transmit)\s+(?:all\s+|the\s+|any\s+|this\s+|your\s+)?(?:conversation|chat history|user data|credentials|api keys?|passwords?|secrets|tokens|system prompt|personal data|the data)\b.{0,80}?\b(?:to|at)\s+(?:https?://|\S+@\S+|this (?:url|address|endpoint))",
+        ),
+        (
+            "do_not_tell", 0.5,
+            (_words("user"), _words("not don never")),
+            r"\b(?:do not|don't|never)\s+(?:tell|inform|mention (?:this|it) to|reveal (?:this|it) to|let)\s+(?:the\s+)?user\b",
+        ),
+        (
+            "addressed_to_ai", 0.4,
+            (_words("attention note message instruction"), _words("ai assistant llm model agent chatbot")),
+            r"\b(?:attention|note|message|instruction)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|llm|language model|model|agent|chatbot)\b",
+        ),
     )
 )
 
 
 _MIN_CHARS = 16  # shorter strings (ids, status words) cannot carry an instruction
-_PREFILTER = re.compile(
-    r"ignor|disregard|forget|overrid|bypass|instruction|prompt|you are (?:now|no longer)|act as|behave as|respond as|pretend|"
-    r"<\||\[/?inst|<<sys|###|send|forward|post|upload|exfiltrat|email|transmit|tell|attention|note|message",
-    re.I,
-)
+
+#: A text that passes no cue's first gate cannot match any cue: skip it with one set test.
+_FIRST_WORDS = frozenset().union(*(gates[0] for _, _, gates, _ in _CUES if isinstance(gates[0], frozenset)))
+_FIRST_PARTS = tuple(part for _, _, gates, _ in _CUES if not isinstance(gates[0], frozenset) for part in gates[0])
 
 
 def _texts(content, found: list[str] | None = None, depth: int = 0) -> list[str]:
     """The strings of untrusted content worth scanning: a text, a list of texts, or the string leaves of JSON."""
     found = [] if found is None else found
-    if isinstance(content, str):
+    kind = type(content)
+    if kind is str:
         if len(content) >= _MIN_CHARS:
             found.append(content)
-    elif isinstance(content, dict) and depth < 8:
-        for value in content.values():
-            _texts(value, found, depth + 1)
-    elif isinstance(content, list) and depth < 8:
-        for value in content:
+        return found
+    if depth >= 8 or (kind is not dict and kind is not list):
+        return found
+    for value in content.values() if kind is dict else content:
+        value_kind = type(value)
+        if value_kind is str:
+            if len(value) >= _MIN_CHARS:
+                found.append(value)
+        elif value_kind is dict or value_kind is list:
             _texts(value, found, depth + 1)
     return found
 
@@ -73,22 +126,37 @@ def injection_score(content) -> tuple[float, list[str]]:
     >>> injection_score("To upgrade, ignore the previous version of the API and call /v2.")
     (0.0, [])
     """
+    return _score(_texts(content))
+
+
+def _score(texts: list[str]) -> tuple[float, list[str]]:
     found: list[str] = []
     keep = 1.0
-    for text in _texts(content):
+    for text in texts:
         text = text[:MAX_CHARS]
-        if not _PREFILTER.search(text):
+        lowered = text.lower()
+        words = set(_WORD.findall(lowered))
+        if words.isdisjoint(_FIRST_WORDS) and not any(part in lowered for part in _FIRST_PARTS):
             continue
-        for name, weight, pattern in _CUES:
-            if name not in found and pattern.search(text):
+        for name, weight, gates, pattern in _CUES:
+            if name in found or not all(_passes(gate, words, lowered) for gate in gates):
+                continue
+            if pattern.search(text):
                 found.append(name)
                 keep *= 1.0 - weight
     return round(1.0 - keep, 4), found
 
 
+def _passes(gate, words: set[str], lowered: str) -> bool:
+    if isinstance(gate, frozenset):
+        return not gate.isdisjoint(words)
+    return any(part in lowered for part in gate)
+
+
 def prompt_injection_signal(content, source: str, flag_score: float) -> dict | None:
     """``{"flag", "score", "source", "cues"}`` for the untrusted content of one event, or None without any text."""
-    if not content or not _texts(content):
+    texts = _texts(content) if content else []
+    if not texts:
         return None
-    score, cues = injection_score(content)
+    score, cues = _score(texts)
     return {"flag": score >= flag_score, "score": score, "source": source, "cues": cues}
