@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from monitor import __version__
 from monitor.events import CONTROL_ACTIONS, KINDS, REJECT_REASONS, Event
 from monitor.findings import ALERT_NAMES, FINDING_KEYS, finding_severity
-from monitor.signals import MODEL_VERSION
+from monitor.signals import MODEL_VERSION, SERIES_LABELS
 
 KEY_LABELS = ("model", "agent", "tool")
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -299,17 +299,10 @@ def _by_signal_labels(tally: Tally) -> Tally:
     """Fold (signal, model, agent, tool) tallies onto the labels that identify each signal's stream."""
     folded: Tally = Tally()
     for (signal, model, agent, tool), count in list(tally.items()):
-        if signal in _MODEL_SIGNALS:
-            key = (model, "", "")
-        elif signal in _TOOL_SIGNALS:
-            key = ("", agent, tool)
-        elif signal == "feedback":
+        if signal == "feedback":
             key = (model, "" if model else agent, "")
         else:
-            key = ("", agent, "")
+            kept = SERIES_LABELS.get(signal, ("agent",))
+            key = (model if "model" in kept else "", agent if "agent" in kept else "", tool if "tool" in kept else "")
         folded[(signal, *key)] += count
     return folded
-
-
-_MODEL_SIGNALS = frozenset({"refusal", "hallucination", "error_rate", "latency", "embedding_drift"})
-_TOOL_SIGNALS = frozenset({"tool_failure", "tool_scope", "agent_loop", "prompt_injection"})

@@ -7,22 +7,10 @@ Ratios aggregate numerator and denominator separately, then divide.
 
 from __future__ import annotations
 
+from monitor.signals import SERIES_LABELS
+
 #: The labels that identify each signal's stream in ``aifm_signal_*`` series.
-STREAM_LABELS = {
-    "refusal": ("model",),
-    "hallucination": ("model",),
-    "error_rate": ("model",),
-    "latency": ("model",),
-    "tool_failure": ("agent", "tool"),
-    "tool_scope": ("agent", "tool"),
-    "agent_loop": ("agent", "tool"),
-    "audit_gap": ("agent",),
-    "feedback": ("model", "agent"),
-    "embedding_drift": ("model",),
-    "prompt_injection": ("agent", "tool"),
-    "kill_switch": ("agent",),
-    "model_version": ("model",),
-}
+STREAM_LABELS = SERIES_LABELS
 
 
 def select(metric: str, matchers: str, **labels: str) -> str:

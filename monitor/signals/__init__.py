@@ -20,5 +20,24 @@ SIGNALS = {
     "embedding_drift": "outputs moving away from what the model said in its reference period (new topic, language or style), from sentence embeddings",
 }
 
+#: The labels that identify each signal's stream in the ``aifm_signal_*`` counters (the
+#: metrics fold events onto them; rules and dashboards aggregate by them). Feedback
+#: carries its model, or its agent when the event names no model.
+SERIES_LABELS = {
+    "refusal": ("model",),
+    "hallucination": ("model",),
+    "error_rate": ("model",),
+    "latency": ("model",),
+    "embedding_drift": ("model",),
+    "tool_failure": ("agent", "tool"),
+    "tool_scope": ("agent", "tool"),
+    "agent_loop": ("agent", "tool"),
+    "prompt_injection": ("agent", "tool"),
+    "audit_gap": ("agent",),
+    "kill_switch": ("agent",),
+    "feedback": ("model", "agent"),
+    "model_version": ("model",),
+}
+
 #: Not a failure signal: a serving model version change is an annotation that segments detectors.
 MODEL_VERSION = "model_version"
