@@ -16,7 +16,7 @@ dashboard = new_dashboard(
         stat("Broker reachable", [target(f"min({queries.select('aifm_broker_up', sel)})")]),
         stat("Rebalances (1h)", [target(f"sum(increase({queries.select('aifm_rebalances_total', sel)}[1h]))")]),
         row("Throughput"),
-        timeseries("Events accepted /s", [target(f"sum by (instance) (rate({queries.select('aifm_events_total', sel)}[{RATE}]))", "{{instance}}")], unit="reqps"),
+        timeseries("Events accepted /s", [target(queries.events_rate_total(sel, RATE, by_labels=("instance",)), "{{instance}}")], unit="reqps"),
         timeseries(
             "Record processing time p50 / p99",
             [
@@ -33,7 +33,7 @@ dashboard = new_dashboard(
         ),
         timeseries("Offset commit latency p99", [target(f"histogram_quantile(0.99, sum by (le) (rate({queries.select('aifm_commit_latency_seconds_bucket', sel)}[{RATE}])))", "p99")], unit="s"),
         row("Rejects and dead letters"),
-        timeseries("Records rejected /s by reason", [target(f"sum by (reason) (rate({queries.select('aifm_events_rejected_total', sel)}[{RATE}]))", "{{reason}}")], unit="reqps", stack=True),
+        timeseries("Records rejected /s by reason", [target(queries.rejected_rate_total(sel, RATE, by_labels=("reason",)), "{{reason}}")], unit="reqps", stack=True),
         timeseries(
             "Dead-letter ratio",
             [target(queries.dead_letter_ratio(sel, RATE), "rejected / received")],

@@ -13,11 +13,11 @@ dashboard = new_dashboard(
     panels=[
         stat("Critical findings (1h)", [target(f'sum(increase({queries.select("aifm_findings_total", job(), severity="critical")}[1h])) or vector(0)')], bad_at=1),
         stat("Warning findings (1h)", [target(f'sum(increase({queries.select("aifm_findings_total", job(), severity="warning")}[1h])) or vector(0)')], bad_at=1),
-        stat("Events accepted /s", [target(f"sum(rate({queries.select('aifm_events_total', job())}[{RATE}]))")], unit="reqps"),
-        stat("Records rejected /s", [target(f"sum(rate({queries.select('aifm_events_rejected_total', job())}[{RATE}])) or vector(0)")], unit="reqps", bad_at=1),
+        stat("Events accepted /s", [target(queries.events_rate_total(job(), RATE, by_labels=()))], unit="reqps"),
+        stat("Records rejected /s", [target(f"{queries.rejected_rate_total(job(), RATE, by_labels=())} or vector(0)")], unit="reqps", bad_at=1),
         table(
             "Live alerts: keys with a finding younger than the hold",
-            [target(f"min by (alert, severity, model, agent, tool) (time() - {queries.select('aifm_last_finding_timestamp_seconds', job())}) < {hold}", instant=True)],
+            [target(f"{queries.seconds_since_finding(None, job(), ('alert', 'severity', 'model', 'agent', 'tool'))} < {hold}", instant=True)],
             description="Seconds since the latest finding per alert and key; the matching Prometheus alert fires while it is listed (alerting.finding_hold).",
             width=24,
         ),
@@ -27,11 +27,11 @@ dashboard = new_dashboard(
         row("Signals"),
         timeseries(
             "Share of events flagged, by signal",
-            [target(f"sum by (signal) (rate({queries.select('aifm_signal_flagged_events_total', job())}[{RATE}])) / sum by (signal) (rate({queries.select('aifm_signal_events_total', job())}[{RATE}]))", "{{signal}}")],
+            [target(queries.flagged_ratio(None, job(), RATE, by_labels=("signal",)), "{{signal}}")],
             unit="percentunit",
             description="Refusals per answer, failed tool calls per call, audit gaps per event, ... over all keys.",
         ),
-        timeseries("Events by kind", [target(f"sum by (kind) (rate({queries.select('aifm_events_total', job())}[{RATE}]))", "{{kind}}")], unit="reqps", stack=True),
+        timeseries("Events by kind", [target(queries.events_rate_total(job(), RATE, by_labels=("kind",)), "{{kind}}")], unit="reqps", stack=True),
     ],
     annotations=[version_annotation(model_filter=False)],
 )

@@ -27,17 +27,24 @@ def by(labels: tuple[str, ...]) -> str:
     return f"sum by ({', '.join(labels)})" if labels else "sum"
 
 
-def flagged_rate(signal: str, matchers: str, window: str = "5m") -> str:
-    return f'{by(STREAM_LABELS[signal])} (rate({select("aifm_signal_flagged_events_total", matchers, signal=signal)}[{window}]))'
+def flagged_rate(signal: str | None, matchers: str, window: str = "5m", by_labels: tuple[str, ...] | None = None) -> str:
+    """Flagged events per second of ``signal`` (every signal when None), by its stream labels unless ``by_labels``."""
+    return _signal_rate("aifm_signal_flagged_events_total", signal, matchers, window, by_labels)
 
 
-def events_rate(signal: str, matchers: str, window: str = "5m") -> str:
-    return f'{by(STREAM_LABELS[signal])} (rate({select("aifm_signal_events_total", matchers, signal=signal)}[{window}]))'
+def events_rate(signal: str | None, matchers: str, window: str = "5m", by_labels: tuple[str, ...] | None = None) -> str:
+    return _signal_rate("aifm_signal_events_total", signal, matchers, window, by_labels)
 
 
-def flagged_ratio(signal: str, matchers: str, window: str = "5m") -> str:
+def _signal_rate(metric: str, signal: str | None, matchers: str, window: str, by_labels: tuple[str, ...] | None) -> str:
+    labels = by_labels if by_labels is not None else STREAM_LABELS[signal]
+    selected = select(metric, matchers, signal=signal) if signal is not None else select(metric, matchers)
+    return f"{by(labels)} (rate({selected}[{window}]))"
+
+
+def flagged_ratio(signal: str | None, matchers: str, window: str = "5m", by_labels: tuple[str, ...] | None = None) -> str:
     """Share of a signal's events it flagged, per stream (refusals per answer, failures per tool call, ...)."""
-    return f"{flagged_rate(signal, matchers, window)}\n/\n{events_rate(signal, matchers, window)}"
+    return f"{flagged_rate(signal, matchers, window, by_labels)}\n/\n{events_rate(signal, matchers, window, by_labels)}"
 
 
 def latency_quantile(metric: str, quantile: float, matchers: str, window: str = "5m") -> str:
@@ -58,9 +65,10 @@ def dead_letter_ratio(matchers: str, window: str = "5m") -> str:
     return f"{rejected}\n/\n({events_rate_total(matchers, window)} + {rejected})"
 
 
-def seconds_since_finding(alert: str, matchers: str) -> str:
-    """Seconds since the latest finding of ``alert``, per signal and key (the most recent key wins)."""
-    return f'min by (signal, model, agent, tool) (time() - {select("aifm_last_finding_timestamp_seconds", matchers, alert=alert)})'
+def seconds_since_finding(alert: str | None, matchers: str, by_labels: tuple[str, ...] = ("signal", "model", "agent", "tool")) -> str:
+    """Seconds since the latest finding of ``alert`` (of every alert when None), per key (the most recent wins)."""
+    selected = select("aifm_last_finding_timestamp_seconds", matchers, alert=alert) if alert is not None else select("aifm_last_finding_timestamp_seconds", matchers)
+    return f"min by ({', '.join(by_labels)}) (time() - {selected})"
 
 
 def version_changes(matchers: str) -> str:
