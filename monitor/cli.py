@@ -103,14 +103,13 @@ def _load(args):
     return thresholds, boundaries
 
 
-def _embedder(args):
+def _embedder(args, thresholds):
     """The sampling embedder for ``--embed-share`` (None without it)."""
     if args.embed_share is None:
         return None
-    from monitor.embeddings.budget import EmbeddingBudget
-    from monitor.embeddings.embedder import Embedder
+    from monitor.embeddings.embedder import sampling_embedder
 
-    return Embedder(EmbeddingBudget(share=args.embed_share))
+    return sampling_embedder(args.embed_share, thresholds)
 
 
 def _history(args, stack: contextlib.ExitStack) -> list:
@@ -142,10 +141,10 @@ def _cmd_replay(args) -> int:
         if args.report:  # the same replay, also recording each detector's input for the plots
             from monitor.tuning.history import record_history
 
-            history = record_history(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args))
+            history = record_history(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args, thresholds))
             report = history.report
         else:
-            report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args))
+            report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args, thresholds))
     if args.show_findings:
         for finding in report.findings:
             print(format_finding(finding))
@@ -208,7 +207,7 @@ def _cmd_signals(args) -> int:
     with contextlib.ExitStack() as stack:
         sources = _history(args, stack)
         signals_out = stack.enter_context(open(args.out, "wb"))
-        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out, sources=sources, embedder=_embedder(args))
+        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out, sources=sources, embedder=_embedder(args, thresholds))
     print(format_summary(report))
     if report.rejected:
         rejects_path = f"{args.out}.rejects.jsonl"

@@ -20,6 +20,8 @@ from typing import Any
 
 import msgspec
 
+from monitor.semantic import SemanticScores
+
 KINDS = ("model_call", "tool_call", "feedback", "control")
 TOOL_STATUSES = ("ok", "error", "timeout", "blocked")
 CONTROL_ACTIONS = ("kill_switch", "resume", "rollback", "deploy")
@@ -74,6 +76,8 @@ class Event(msgspec.Struct, kw_only=True, gc=False):
     output_hash: str | None = None
     context: list[str] | None = None
     embedding: list[float] | None = None
+    # Filled by the monitor's own encoder for sampled model calls; not read from the wire (see _OtelEvent).
+    semantic: SemanticScores | None = None
     latency_ms: float | None = None
     ttft_ms: float | None = None
     input_tokens: int | None = None
@@ -119,6 +123,8 @@ class _OtelEvent(Event, kw_only=True, gc=False):
     otel_conversation_id: str | None = msgspec.field(default=None, name="gen_ai.conversation.id")
     otel_response_id: str | None = msgspec.field(default=None, name="gen_ai.response.id")
     otel_error_type: str | None = msgspec.field(default=None, name="error.type")
+    # The monitor computes these itself: a producer's "semantic" key is an unknown field, ignored.
+    semantic: SemanticScores | None = msgspec.field(default=None, name="aifm.internal.semantic")
 
 
 class Reject(msgspec.Struct, kw_only=True, gc=False):

@@ -154,11 +154,14 @@ class Pipeline:
         self.keys = KeyCap(thresholds.max_values_per_label)
         signals = thresholds.signals
         self._cfg = signals
-        self._refusal_flag = signals["refusal"].options["flag_score"]
+        refusal = signals["refusal"].options
+        self._refusal_flag = refusal["flag_score"]
+        self._refusal_margins = (refusal["semantic_margin_from"], refusal["semantic_margin_full"])
         hallucination = signals["hallucination"].options
         self._min_mean_logprob = hallucination["min_mean_logprob"]
         self._min_context_support = hallucination["min_context_support"]
         self._flag_truncation = hallucination["flag_truncation"]
+        self._min_grounded_share = hallucination["min_grounded_share"]
         self._per_token_min = signals["latency"].options["per_token_min_output_tokens"]
         self._outlier_z = signals["embedding_drift"].options["outlier_z"]
         self._injection = signals["prompt_injection"].options
@@ -281,7 +284,10 @@ class Pipeline:
         if event.model_version is not None:
             self._track_version(keyed, event.model_version, event, findings)
         self._check_halted(event, ts, signals, findings)
-        refusal = refusal_signal(event.output_text, self._refusal_flag)
+        semantic = event.semantic
+        refusal = refusal_signal(
+            event.output_text, self._refusal_flag, semantic.refusal_margin if semantic is not None else None, *self._refusal_margins
+        )
         if refusal is not None:
             signals["refusal"] = refusal
             self._observe(keyed, keyed.refusal, refusal["flag"], event, findings)
@@ -294,6 +300,8 @@ class Pipeline:
                 min_mean_logprob=self._min_mean_logprob,
                 min_context_support=self._min_context_support,
                 flag_truncation=self._flag_truncation,
+                grounded_share=semantic.grounded_share if semantic is not None else None,
+                min_grounded_share=self._min_grounded_share,
             )
             if hallucination is not None:
                 signals["hallucination"] = hallucination
@@ -311,7 +319,8 @@ class Pipeline:
         if event.embedding is not None:
             self._embedding(keyed, event, signals, findings)
         if event.context:
-            self._injection_check(event.context, "context", self._key_streams("agent", event.agent).key, ts, event, signals, findings)
+            margin = semantic.injection_margin if semantic is not None else None
+            self._injection_check(event.context, "context", self._key_streams("agent", event.agent).key, ts, event, signals, findings, margin)
 
     def _embedding(self, keyed: _KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
         stream = keyed.embedding_drift
@@ -357,9 +366,13 @@ class Pipeline:
             if loop["flag"]:
                 self._loop_finding(loop, budget, keyed, session, event, findings)
 
-    def _injection_check(self, content, source: str, key: dict[str, str], ts: float, event: Event, signals: dict, findings: list[Finding]) -> None:
+    def _injection_check(
+        self, content, source: str, key: dict[str, str], ts: float, event: Event, signals: dict, findings: list[Finding], semantic_margin: float | None = None
+    ) -> None:
         options = self._injection
-        injection = prompt_injection_signal(content, source, options["flag_score"])
+        injection = prompt_injection_signal(
+            content, source, options["flag_score"], semantic_margin, options["semantic_margin_from"], options["semantic_margin_full"]
+        )
         if injection is None:
             return
         signals["prompt_injection"] = injection

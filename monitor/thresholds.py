@@ -26,13 +26,17 @@ _ANY = (float("-inf"), float("inf"))
 _UNIT = (0.0, 1.0)
 _NON_NEGATIVE = (0.0, float("inf"))
 _POSITIVE_COUNT = (1, float("inf"))
+_MARGIN = (-1.0, 1.0)  # a difference of two cosine similarities
+_SEMANTIC_MARGINS = {"semantic_margin_from": (float, _MARGIN), "semantic_margin_full": (float, _MARGIN)}
 
 #: Signal-specific options (besides severity, min_samples, detector): name -> (type, (min, max)).
 SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
-    "refusal": {"flag_score": (float, _UNIT)},
+    "refusal": {"flag_score": (float, _UNIT), **_SEMANTIC_MARGINS},
     "hallucination": {
         "min_mean_logprob": (float, (float("-inf"), 0.0)),
         "min_context_support": (float, _UNIT),
+        "grounded_similarity": (float, _UNIT),
+        "min_grounded_share": (float, _UNIT),
         "flag_truncation": (bool, _ANY),
     },
     "tool_failure": {},
@@ -49,7 +53,7 @@ SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
     "kill_switch": {"grace_seconds": (float, _NON_NEGATIVE)},
     "feedback": {"negative_below": (float, _UNIT), "negative_labels": (list, _ANY)},
     "embedding_drift": {"outlier_z": (float, _NON_NEGATIVE)},
-    "prompt_injection": {"flag_score": (float, _UNIT), "cooldown_seconds": (float, _NON_NEGATIVE)},
+    "prompt_injection": {"flag_score": (float, _UNIT), "cooldown_seconds": (float, _NON_NEGATIVE), **_SEMANTIC_MARGINS},
 }
 SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback", "embedding_drift"})
 
@@ -162,6 +166,8 @@ def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
         if kind is list:
             value = [str(item).lower() for item in value]
         options[option] = value
+    if "semantic_margin_from" in options and not options["semantic_margin_from"] < options["semantic_margin_full"]:
+        raise fail(f"{where}.semantic_margin_full", f"must exceed semantic_margin_from ({options['semantic_margin_from']}), got {options['semantic_margin_full']}")
     return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options)
 
 

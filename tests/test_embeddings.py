@@ -136,6 +136,7 @@ def test_the_embedder_keeps_precomputed_vectors_and_embeds_a_sample_of_the_rest(
     from monitor.embeddings.budget import EmbeddingBudget
     from monitor.embeddings.embedder import Embedder
     from monitor.events import decode_record
+    from monitor.semantic.exemplars import BENIGN_INSTRUCTIONS, INJECTIONS, NOT_REFUSALS, REFUSALS
 
     class CountingEncoder:
         seconds = 0.0
@@ -152,7 +153,8 @@ def test_the_embedder_keeps_precomputed_vectors_and_embeds_a_sample_of_the_rest(
     events = decode_record(json.dumps(records).encode())[0]
     assert encoder.calls == [], "the encoder loads (and is calibrated) on first use"
     assert embedder.embed(events) == 1  # a new key starts with one token; the clock has not moved
-    assert encoder.calls == [2, 16, 1], "a warm-up, a calibration, then the sampled outputs in one batch"
+    exemplars = len(REFUSALS) + len(NOT_REFUSALS) + len(INJECTIONS) + len(BENIGN_INSTRUCTIONS)
+    assert encoder.calls == [2, 16, exemplars, 1], "a warm-up, a calibration, the exemplars once, then the sampled outputs in one batch"
     assert list(events[0].embedding) == [0.0, 1.0] and embedder.precomputed == 1
     assert sum(e.embedding is not None for e in events[1:]) == 1
     assert embedder.budget.offered["gpt-4o"] == 9  # the empty output is not offered

@@ -36,8 +36,13 @@ class EmbeddingBudget:
         """The rate the budget allows, over all keys."""
         return self.share / self.seconds_per_sentence
 
-    def admit(self, key: str) -> bool:
-        """Whether to embed this output of ``key`` (counts it as offered, and as sampled if admitted)."""
+    def admit(self, key: str, sentences: int = 1) -> bool:
+        """Whether to embed this output of ``key``, ``sentences`` sentences in all (counts it as offered, and as sampled if admitted).
+
+        An event costing more than one sentence (an answer checked against its context)
+        is admitted on one token and leaves the bucket in debt, so the long-run rate
+        stays the budget's whatever the event sizes.
+        """
         now = self.clock()
         self.offered[key] += 1
         bucket = self._buckets.get(key)
@@ -48,7 +53,7 @@ class EmbeddingBudget:
         bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * rate)
         bucket[1] = bucket[2] = now
         if bucket[0] >= 1.0:
-            bucket[0] -= 1.0
+            bucket[0] -= sentences
             self.sampled[key] += 1
             return True
         return False

@@ -1,29 +1,42 @@
-"""Attaching embeddings to model-call events before the pipeline sees them.
+"""Attaching embeddings and semantic scores to model-call events before the pipeline sees them.
 
-Events that carry a precomputed ``embedding`` keep it (the model is skipped). Other
-model calls with output text are offered to the :class:`EmbeddingBudget`; the admitted
-ones are encoded together, one batch per call of :meth:`Embedder.embed`, and their
-vectors set on the events. The pipeline then treats sampled and precomputed vectors
-alike. The encoder is loaded on first use, so a worker that never samples never
-imports torch.
+Events that carry a precomputed ``embedding`` keep it and skip the model (drift uses
+the producer's vector; the semantic proxies, which need the monitor's own encoder,
+are then left to their lexical cues). Other model calls with output text are offered
+to the :class:`EmbeddingBudget`, charged one sentence for the output plus, when the
+call has retrieved context, its answer sentences and the context sentences not yet
+cached. The admitted ones are encoded together, one batch per call of
+:meth:`Embedder.embed`; each gets its output vector as ``embedding`` and its
+:class:`~monitor.semantic.SemanticScores` as ``semantic``. The encoder is loaded on
+first use, so a worker that never samples never imports torch.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
+import numpy as np
+
 from monitor.embeddings.budget import EmbeddingBudget
 from monitor.events import Event
 from monitor.keys import KeyCap
+from monitor.semantic.scores import MAX_ANSWER_SENTENCES, MAX_CONTEXT_SENTENCES, split_sentences
 
 MAX_TEXT_CHARS = 2000  # the encoder truncates to 128 tokens anyway
+DEFAULT_GROUNDED_SIMILARITY = 0.5
+_CONTEXT_CACHE_SENTENCES = 4096  # retrieval returns the same passages again and again
 
 
 class Embedder:
-    def __init__(self, budget: EmbeddingBudget, *, encoder_factory=None, max_keys: int = 200):
+    def __init__(self, budget: EmbeddingBudget, *, encoder_factory=None, max_keys: int = 200, grounded_similarity: float = DEFAULT_GROUNDED_SIMILARITY):
         self.budget = budget
         self._encoder_factory = encoder_factory
         self._encoder = None
+        self.scorer = None
+        self.grounded_similarity = grounded_similarity
         self.keys = KeyCap(max_keys)
         self.precomputed = 0
+        self._context_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def encoder(self):
@@ -35,6 +48,9 @@ class Embedder:
             else:
                 self._encoder = self._encoder_factory()
             self._calibrate()
+            from monitor.semantic.scorer import SemanticScorer
+
+            self.scorer = SemanticScorer.from_encoder(self._encoder, self.grounded_similarity)
         return self._encoder
 
     def _calibrate(self) -> None:
@@ -46,24 +62,49 @@ class Embedder:
         self.budget.seconds_per_sentence = max(1e-6, (self._encoder.seconds - before) / len(sample))
 
     def embed(self, events: list[Event]) -> int:
-        """Set ``embedding`` on the sampled model calls of ``events``; returns how many were encoded."""
-        chosen: list[Event] = []
+        """Set ``embedding`` and ``semantic`` on the sampled model calls of ``events``; returns how many were encoded."""
+        chosen: list[tuple[Event, list[str], list[str]]] = []
         for event in events:
             if event.kind != "model_call":
                 continue
             if event.embedding is not None:
                 self.precomputed += 1
                 continue
-            if event.output_text and self.budget.admit(self.keys.value("model", event.model)):
-                chosen.append(event)
+            if not event.output_text:
+                continue
+            answer: list[str] = []
+            context: list[str] = []
+            if event.context:
+                answer = split_sentences(event.output_text[:MAX_TEXT_CHARS], MAX_ANSWER_SENTENCES)
+                context = _context_sentences(event.context)
+            cost = 1 + len(answer) + sum(1 for sentence in context if sentence not in self._context_vectors)
+            if self.budget.admit(self.keys.value("model", event.model), cost):
+                chosen.append((event, answer, context))
         if not chosen:
             return 0
         encoder = self.encoder
+        texts: list[str] = []
+        for event, answer, _ in chosen:
+            texts.append(event.output_text[:MAX_TEXT_CHARS])
+            texts.extend(answer)
+        uncached = list(dict.fromkeys(s for _, _, context in chosen for s in context if s not in self._context_vectors))
         before = encoder.seconds
-        vectors = encoder.encode([event.output_text[:MAX_TEXT_CHARS] for event in chosen])
-        self.budget.spent(len(chosen), encoder.seconds - before)
-        for event, vector in zip(chosen, vectors):
-            event.embedding = vector
+        vectors = encoder.encode(texts + uncached)
+        self.budget.spent(len(texts) + len(uncached), encoder.seconds - before)
+        cache = self._context_vectors
+        cache.update(zip(uncached, vectors[len(texts) :]))
+        row = 0
+        for event, answer, context in chosen:
+            output = vectors[row]
+            answer_vectors = vectors[row + 1 : row + 1 + len(answer)]
+            row += 1 + len(answer)
+            context_vectors = np.array([cache[s] for s in context]) if context else np.zeros((0, output.shape[0]), np.float32)
+            for sentence in context:
+                cache.move_to_end(sentence)
+            event.embedding = output
+            event.semantic = self.scorer.score(output, answer_vectors, context_vectors)
+        while len(cache) > _CONTEXT_CACHE_SENTENCES:  # trimmed only now: this batch's sentences stay until used
+            cache.popitem(last=False)
         return len(chosen)
 
     def batches(self, events, size: int = 64):
@@ -78,3 +119,18 @@ class Embedder:
         if batch:
             self.embed(batch)
             yield from batch
+
+
+def sampling_embedder(share: float, thresholds) -> Embedder:
+    """The embedder the worker and replay use: a budget of ``share`` of the time, grounded similarity from ``thresholds``."""
+    grounded = thresholds.signals["hallucination"].options["grounded_similarity"]
+    return Embedder(EmbeddingBudget(share=share), grounded_similarity=grounded)
+
+
+def _context_sentences(context: list[str]) -> list[str]:
+    sentences: list[str] = []
+    for passage in context:
+        sentences.extend(split_sentences(passage[:MAX_TEXT_CHARS], MAX_CONTEXT_SENTENCES - len(sentences)))
+        if len(sentences) >= MAX_CONTEXT_SENTENCES:
+            break
+    return sentences

@@ -8,6 +8,12 @@ Each proxy is computed only when its input is present on the event:
   content words (words of 4+ letters, and numbers) that occur in the retrieved
   passages is below a floor. Lexical and crude, but free: invented names and
   figures are exactly the words a grounded answer would have copied from its sources;
+* not grounded (where the monitor's encoder embedded the call, a budgeted sample):
+  the share of the answer's sentences that some sentence of the context supports
+  (cosine similarity at least ``grounded_similarity``) is below ``min_grounded_share``.
+  It replaces the lexical support there: a faithful paraphrase shares meaning, not
+  words. Neither proxy sees an answer that contradicts its context on the same topic
+  (that needs entailment, not similarity; ``bench/bench_semantic.py`` measures both);
 * truncation: ``finish_reason == "length"``: the answer was cut off, so whatever it
   claims is incomplete.
 """
@@ -72,6 +78,8 @@ def hallucination_signal(
     min_mean_logprob: float,
     min_context_support: float,
     flag_truncation: bool,
+    grounded_share: float | None = None,
+    min_grounded_share: float = 0.5,
 ) -> dict | None:
     """Proxy components, a combined ``score`` in [0, 1] and a ``flag``; None without inputs.
 
@@ -88,7 +96,14 @@ def hallucination_signal(
         result["low_confidence"] = low
         score = max(score, component)
         flag = flag or low
-    if context and output_text:
+    if grounded_share is not None:
+        component = max(0.0, min(1.0, 1.0 - grounded_share / (2.0 * min_grounded_share))) if min_grounded_share > 0 else 0.0
+        unsupported = grounded_share < min_grounded_share
+        result["grounded_share"] = grounded_share
+        result["unsupported"] = unsupported
+        score = max(score, component)
+        flag = flag or unsupported
+    elif context and output_text:
         support = context_support(output_text, context)
         if support is not None:
             component = max(0.0, min(1.0, 1.0 - support / (2.0 * min_context_support))) if min_context_support > 0 else 0.0

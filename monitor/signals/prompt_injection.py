@@ -11,6 +11,11 @@ the model, weighted by how strongly it indicates an injection, combined as
 "you are now subscribed") does not match: the cues need the object (instructions,
 prompt, rules) or the role change.
 
+Where the monitor's encoder embedded a model call's context (a budgeted sample), one
+more cue, ``similar_to_injection``, weighs how much closer the context's most
+suspicious sentence lies to curated injection exemplars than to ordinary
+instructions (:mod:`monitor.semantic`): it catches wordings no pattern lists.
+
 Only the first ``MAX_CHARS`` characters of each piece of content are scanned, so the
 cost per event is bounded. Findings and metrics carry the cue names, never the text.
 """
@@ -18,6 +23,8 @@ cost per event is bounded. Findings and metrics carry the cue names, never the t
 from __future__ import annotations
 
 import re
+
+from monitor.semantic import margin_weight
 
 MAX_CHARS = 4000
 
@@ -153,10 +160,30 @@ def _passes(gate, words: set[str], lowered: str) -> bool:
     return any(part in lowered for part in gate)
 
 
-def prompt_injection_signal(content, source: str, flag_score: float) -> dict | None:
-    """``{"flag", "score", "source", "cues"}`` for the untrusted content of one event, or None without any text."""
+#: Weight of the semantic cue at ``semantic_margin_full`` (as strong as the decisive lexical cues).
+SEMANTIC_TOP_WEIGHT = 0.9
+SEMANTIC_CUE = "similar_to_injection"
+
+
+def prompt_injection_signal(
+    content,
+    source: str,
+    flag_score: float,
+    semantic_margin: float | None = None,
+    margin_from: float = 0.08,
+    margin_full: float = 0.25,
+) -> dict | None:
+    """``{"flag", "score", "source", "cues"}`` for the untrusted content of one event, or None without any text.
+
+    ``semantic_margin``: the context's margin against the injection exemplars, when embedded.
+    """
     texts = _texts(content) if content else []
     if not texts:
         return None
     score, cues = _score(texts)
+    if semantic_margin is not None:
+        weight = margin_weight(semantic_margin, margin_from, margin_full, SEMANTIC_TOP_WEIGHT)
+        if weight > 0:
+            score = round(1.0 - (1.0 - score) * (1.0 - weight), 4)
+            cues = [*cues, SEMANTIC_CUE]
     return {"flag": score >= flag_score, "score": score, "source": source, "cues": cues}

@@ -9,6 +9,14 @@ cannot be negative"). Here each cue is a pattern over the speaker declining an a
 with a weight for how strongly it indicates a refusal; the score combines the cues
 found as ``1 - prod(1 - w)``, so two weak cues make a flag where one does not.
 
+Where the monitor's encoder embedded the output (a budgeted sample), one more cue joins
+the lexical ones: how much closer the output lies to curated refusal exemplars than to
+their contrasts (:mod:`monitor.semantic`), which catches the paraphrases no pattern
+lists ("creating deepfake audio of a real person is where I draw the line"). Its
+weight rises from 0 at ``semantic_margin_from`` to 0.95 at ``semantic_margin_full``.
+Sampled outputs then flag a little more often than the others; the detector targets a
+doubling of the rate, far above that difference at any sampled fraction.
+
 Only the opening and closing stretches of long outputs are scanned (refusals sit
 there, and the cost per event stays bounded); fenced code blocks are skipped, since an
 error message quoted in code ("cannot open file") is not the model refusing.
@@ -17,6 +25,8 @@ error message quoted in code ("cannot open file") is not the model refusing.
 from __future__ import annotations
 
 import re
+
+from monitor.semantic import margin_weight
 
 #: Characters scanned from the start and from the end of an output.
 HEAD_CHARS = 1500
@@ -167,9 +177,19 @@ def refusal_score(text: str) -> float:
     return round(1.0 - keep, 4)
 
 
-def refusal_signal(output_text: str | None, flag_score: float) -> dict | None:
-    """``{"score", "flag"}`` for a model output, or None when the event has no output text."""
+def refusal_signal(
+    output_text: str | None,
+    flag_score: float,
+    semantic_margin: float | None = None,
+    margin_from: float = 0.0,
+    margin_full: float = 0.12,
+) -> dict | None:
+    """``{"score", "flag"}`` for a model output (with ``lexical`` and ``semantic`` parts when embedded), or None without output text."""
     if not output_text:
         return None
     score = refusal_score(output_text)
-    return {"score": score, "flag": score >= flag_score}
+    if semantic_margin is None:
+        return {"score": score, "flag": score >= flag_score}
+    semantic = margin_weight(semantic_margin, margin_from, margin_full)
+    combined = round(1.0 - (1.0 - score) * (1.0 - semantic), 4)
+    return {"score": combined, "flag": combined >= flag_score, "lexical": score, "semantic": round(semantic, 4)}

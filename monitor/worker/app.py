@@ -96,15 +96,14 @@ class MonitorApp(faust.App):
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - committed))
 
 
-def _embedder(settings: WorkerSettings):
+def _embedder(settings: WorkerSettings, thresholds):
     """In sample mode, the embedder with its encoder loaded now: a missing model fails at start, not at the first event."""
     if settings.embeddings != "sample":
         return None
-    from monitor.embeddings.budget import EmbeddingBudget
-    from monitor.embeddings.embedder import Embedder
+    from monitor.embeddings.embedder import sampling_embedder
     from monitor.embeddings.encoder import EncoderUnavailable
 
-    embedder = Embedder(EmbeddingBudget(share=settings.embedding_share))
+    embedder = sampling_embedder(settings.embedding_share, thresholds)
     try:
         encoder = embedder.encoder
     except EncoderUnavailable as error:
@@ -141,7 +140,7 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     )
     app.settings = settings
     app.metrics = metrics
-    app.processor = StreamProcessor(thresholds, boundaries, metrics, embedder=_embedder(settings))
+    app.processor = StreamProcessor(thresholds, boundaries, metrics, embedder=_embedder(settings, thresholds))
     metrics.embedder = app.processor.embedder
     app.sensors.add(_CommitTimer(metrics))
     app.revoked = set()  # source partitions taken away from this worker and not given back
