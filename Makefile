@@ -56,6 +56,7 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_tune.py
 	$(PY) bench/bench_embedding_drift.py
 	$(PY) bench/bench_embeddings.py
+	$(PY) bench/bench_semantic.py
 
 # Regenerate the bundled sample (tests check that the committed one matches).
 sample: $(INSTALLED)
