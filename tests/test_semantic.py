@@ -119,7 +119,7 @@ def real_embedder(thresholds):
 
     embedder = sampling_embedder(0.99, thresholds)
     embedder.budget.burst = 1e9
-    embedder.budget.admit = lambda key, sentences=1: True  # embed every event: this tests the scores, not the budget
+    embedder.budget.admit = lambda key: True  # embed every event: this tests the scores, not the budget
     return embedder
 
 

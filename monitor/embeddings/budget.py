@@ -36,13 +36,8 @@ class EmbeddingBudget:
         """The rate the budget allows, over all keys."""
         return self.share / self.seconds_per_sentence
 
-    def admit(self, key: str, sentences: int = 1) -> bool:
-        """Whether to embed this output of ``key``, ``sentences`` sentences in all (counts it as offered, and as sampled if admitted).
-
-        An event costing more than one sentence (an answer checked against its context)
-        is admitted on one token and leaves the bucket in debt, so the long-run rate
-        stays the budget's whatever the event sizes.
-        """
+    def admit(self, key: str) -> bool:
+        """Whether to embed this output of ``key`` (counts it as offered, and as sampled if admitted); costs one sentence."""
         now = self.clock()
         self.offered[key] += 1
         bucket = self._buckets.get(key)
@@ -53,10 +48,20 @@ class EmbeddingBudget:
         bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * rate)
         bucket[1] = bucket[2] = now
         if bucket[0] >= 1.0:
-            bucket[0] -= sentences
+            bucket[0] -= 1.0
             self.sampled[key] += 1
             return True
         return False
+
+    def charge(self, key: str, sentences: int) -> None:
+        """Charge an admitted output's extra sentences (an answer checked against its context).
+
+        The bucket may go into debt: the event is admitted on one token and the long-run
+        rate stays the budget's whatever the event sizes.
+        """
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket[0] -= sentences
 
     def spent(self, sentences: int, seconds: float) -> None:
         """Record what encoding a batch cost; the allowed rate follows the encoder's real speed."""

@@ -3,9 +3,9 @@
 Events that carry a precomputed ``embedding`` keep it and skip the model (drift uses
 the producer's vector; the semantic proxies, which need the monitor's own encoder,
 are then left to their lexical cues). Other model calls with output text are offered
-to the :class:`EmbeddingBudget`, charged one sentence for the output plus, when the
-call has retrieved context, its answer sentences and the context sentences not yet
-cached. The admitted ones are encoded together, one batch per call of
+to the :class:`EmbeddingBudget`, charged one sentence for the output plus, once
+admitted and when the call has retrieved context, its answer sentences and the context
+sentences not yet cached. The admitted ones are encoded together, one batch per call of
 :meth:`Embedder.embed`; each gets its output vector as ``embedding`` and its
 :class:`~monitor.semantic.SemanticScores` as ``semantic``. The encoder is loaded on
 first use, so a worker that never samples never imports torch.
@@ -72,14 +72,16 @@ class Embedder:
                 continue
             if not event.output_text:
                 continue
+            key = self.keys.value("model", event.model)
+            if not self.budget.admit(key):
+                continue
             answer: list[str] = []
             context: list[str] = []
-            if event.context:
+            if event.context:  # split only once admitted: most offered events are not
                 answer = split_sentences(event.output_text[:MAX_TEXT_CHARS], MAX_ANSWER_SENTENCES)
                 context = _context_sentences(event.context)
-            cost = 1 + len(answer) + sum(1 for sentence in context if sentence not in self._context_vectors)
-            if self.budget.admit(self.keys.value("model", event.model), cost):
-                chosen.append((event, answer, context))
+                self.budget.charge(key, len(answer) + sum(1 for sentence in context if sentence not in self._context_vectors))
+            chosen.append((event, answer, context))
         if not chosen:
             return 0
         encoder = self.encoder
