@@ -29,6 +29,7 @@ ALERT_NAMES = {
     ("kill_switch", "call_after_halt"): "AIFMCallAfterKillSwitch",
     ("feedback", "rate"): "AIFMNegativeFeedbackRateHigh",
     ("embedding_drift", "centroid"): "AIFMEmbeddingDrift",
+    ("embedding_drift", "prompt_centroid"): "AIFMPromptDrift",
     ("prompt_injection", "content"): "AIFMPromptInjectionInContent",
     ("model_version", "change"): "AIFMModelVersionChanged",
 }

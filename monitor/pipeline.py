@@ -48,6 +48,7 @@ _SUMMARIES = {
     ("latency", "seconds"): "Model latency shifted away from its reference.",
     ("latency", "per_token_seconds"): "Model latency per output token shifted away from its reference.",
     ("embedding_drift", "centroid"): "Model outputs moved away from the reference centroid of their embeddings.",
+    ("embedding_drift", "prompt_centroid"): "Prompts to this model moved away from the reference centroid of their embeddings.",
 }
 
 
@@ -90,6 +91,7 @@ _STREAMS_BY_LABEL = {
         ("error_rate", "rate", "error_rate"),
         ("feedback", "rate", "feedback"),
         ("embedding_drift", "centroid", "embedding_drift"),
+        ("embedding_drift", "prompt_centroid", "prompt_drift"),
     ),
     "agent": (("audit_gap", "rate", "audit_gap"), ("feedback", "rate", "feedback")),
     "tool": (("tool_failure", "rate", "tool_failure"),),
@@ -103,7 +105,7 @@ class _KeyStreams:
     lookup, which is most of what a detector update costs in Python.
     """
 
-    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure", "embedding_drift")
+    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure", "embedding_drift", "prompt_drift")
 
     def __init__(self, key: dict[str, str], label: str, signals: dict) -> None:
         self.key = key
@@ -316,19 +318,27 @@ class Pipeline:
         error = error_signal(event.error_type)
         signals["error_rate"] = error
         self._observe(keyed, keyed.error_rate, error["flag"], event, findings)
-        if event.embedding is not None:
+        if event.embedding is not None or event.input_embedding is not None:
             self._embedding(keyed, event, signals, findings)
         if event.context:
             margin = semantic.injection_margin if semantic is not None else None
             self._injection_check(event.context, "context", self._key_streams("agent", event.agent).key, ts, event, signals, findings, margin)
 
     def _embedding(self, keyed: _KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
-        stream = keyed.embedding_drift
-        if not stream.detector.accepts(event.embedding):
-            signals["embedding_drift"] = {"skipped": "dimensions", "flag": None}  # another embedding model: not comparable
-            return
-        self._observe(keyed, stream, event.embedding, event, findings)
-        signals["embedding_drift"] = embedding_drift_signal(stream.detector, self._outlier_z)
+        """Output drift (the signal's flag) and prompt drift (under ``prompt``) for whichever vectors the event has."""
+        output = self._drift(keyed, keyed.embedding_drift, event.embedding, event, findings)
+        signal = output if output is not None else {"distance": None, "flag": None}
+        if event.input_embedding is not None:
+            signal["prompt"] = self._drift(keyed, keyed.prompt_drift, event.input_embedding, event, findings)
+        signals["embedding_drift"] = signal
+
+    def _drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> dict | None:
+        if vector is None:
+            return None
+        if not stream.detector.accepts(vector):
+            return {"skipped": "dimensions", "flag": None}  # another embedding model: not comparable
+        self._observe(keyed, stream, vector, event, findings)
+        return embedding_drift_signal(stream.detector, self._outlier_z)
 
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         keyed = self._key_streams("tool", event.tool, agent=event.agent)

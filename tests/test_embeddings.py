@@ -81,6 +81,23 @@ def test_the_pipeline_uses_precomputed_embeddings_and_finds_a_shift_per_model(pi
     assert any(s["flag"] for s in signals[2000 : alarm_at + 1]), "shifted outputs are outliers until the reference is re-learned"
 
 
+def test_prompt_drift_is_a_separate_detector_that_tells_new_users_from_a_changed_model(pipeline):
+    rng = np.random.default_rng(11)
+    outputs = vectors(rng, 2800)  # the answers stay as they were
+    prompts = vectors(rng, 2000) + vectors(rng, 800, shifted_share=0.3)  # what users ask shifts
+    findings, signals = [], []
+    for i, (output, prompt) in enumerate(zip(outputs, prompts)):
+        result = pipeline.process_record(json.dumps(model_call(i, embedding=output, input_embedding=prompt)).encode())
+        findings += result.findings
+        signals.append(result.results[0].signals["embedding_drift"])
+    assert [f.alert for f in findings if f.signal == "embedding_drift"] == ["AIFMPromptDrift"]
+    drift = next(f for f in findings if f.signal == "embedding_drift")
+    assert drift.detector == "prompt_centroid" and drift.key == {"model": "gpt-4o"} and int(drift.event_id.split("-")[1]) >= 2000
+    assert set(signals[1500]["prompt"]) == {"distance", "z", "flag"}, "the prompt's drift rides along the output's"
+    only_prompt = pipeline.process_record(json.dumps(model_call(5000, input_embedding=prompts[0])).encode()).results[0].signals
+    assert only_prompt["embedding_drift"]["flag"] is None and only_prompt["embedding_drift"]["prompt"]["distance"] is not None
+
+
 def test_an_embedding_of_another_length_is_skipped_without_breaking_the_event(pipeline):
     for i in range(10):
         pipeline.process_record(json.dumps(model_call(i, embedding=[0.1] * 8)).encode())

@@ -151,3 +151,16 @@ def test_an_injection_worded_unlike_the_cues_is_flagged_once_embedded(real_embed
     assert injection["flag"] and injection["cues"] == ["similar_to_injection"]
     ordinary = _embedded_signals(real_embedder, thresholds, model_call(2, context=CONTEXT, output_text=GROUNDED_PARAPHRASE))
     assert not ordinary.get("prompt_injection", {"flag": False})["flag"]
+
+
+def test_the_embedder_embeds_the_prompt_apart_unless_the_producer_sent_one():
+    encoder = ContextCountingEncoder()
+    embedder = Embedder(EmbeddingBudget(share=0.5, burst=10, clock=lambda: 0.0), encoder_factory=lambda: encoder)
+    embedder.encoder  # load (calibration and exemplars) before counting
+    embedder.budget._buckets["gpt-4o"] = [10.0, 0.0, 0.0]
+    asked = decode_record(json.dumps(model_call(1, input_text="Where is my parcel?")).encode())[0]
+    sent = decode_record(json.dumps(model_call(2, input_text="Where is my parcel?", input_embedding=[1.0, 0.0])).encode())[0]
+    assert embedder.embed(asked + sent) == 2
+    assert encoder.batches[-1] == ["Here is the answer you asked for.", "Here is the answer you asked for.", "Where is my parcel?"]
+    assert asked[0].input_embedding.shape == (8,) and list(sent[0].input_embedding) == [1.0, 0.0]
+    assert embedder.budget._buckets["gpt-4o"][0] == 10.0 - 2 - 1, "one sentence per output, one for the prompt it encoded"

@@ -43,6 +43,7 @@ _FINDING_TEXT = {
     ("feedback", "rate"): (_EITHER, "receives negative feedback more often than its reference", "The negative-feedback rate rose above its reference."),
     ("prompt_injection", "content"): (_AGENT_TOOL, "read content (a retrieved document or a tool result) carrying instructions aimed at the model", "Untrusted content carries a prompt injection."),
     ("embedding_drift", "centroid"): (_MODEL, "says something else than in its reference period: its output embeddings moved away from the reference centroid", "A model's outputs drifted away from their reference content."),
+    ("embedding_drift", "prompt_centroid"): (_MODEL, "is asked something else than in its reference period: its prompt embeddings moved away from the reference centroid", "What users ask a model drifted away from its reference."),
     ("model_version", "change"): (_MODEL, "started serving a new model version (its detectors started a new segment)", "A model's serving version changed."),
 }
 
@@ -63,6 +64,7 @@ WHY = {
     "AIFMNegativeFeedbackRateHigh": "a doubling of negative user or eval feedback (Control 8)",
     "AIFMPromptInjectionInContent": "every piece of untrusted content scoring at least flag_score on the injection cues (Control 6); an attempt, so a ticket: its success shows as AIFMToolScopeViolation",
     "AIFMEmbeddingDrift": "CUSUM on each embedded output's distance to the reference centroid: a 30% topic or language shift found in a median of 15-17 embedded outputs, no false alarm in 1e6 stable ones (bench/bench_embedding_drift.py)",
+    "AIFMPromptDrift": "the output-drift detector (same settings) on prompt embeddings: a new user population or use shows before the answers change",
     "AIFMModelVersionChanged": "context, routed nowhere: a regression that ships with a version is measured against the previous one (Control 9)",
     "AIFMWorkerDown": "5 minutes blind is the longest gap that still keeps the first signal ours, not a customer's",
     "AIFMNoEventsReceived": "15 minutes of no traffic at all is an outage of the producers or the topic, not a quiet hour",

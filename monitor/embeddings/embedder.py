@@ -4,10 +4,11 @@ Events that carry a precomputed ``embedding`` keep it and skip the model (drift 
 the producer's vector; the semantic proxies, which need the monitor's own encoder,
 are then left to their lexical cues). Other model calls with output text are offered
 to the :class:`EmbeddingBudget`, charged one sentence for the output plus, once
-admitted and when the call has retrieved context, its answer sentences and the context
-sentences not yet cached. The admitted ones are encoded together, one batch per call of
-:meth:`Embedder.embed`; each gets its output vector as ``embedding`` and its
-:class:`~monitor.semantic.SemanticScores` as ``semantic``. The encoder is loaded on
+admitted, one for the prompt and, when the call has retrieved context, its answer
+sentences and the context sentences not yet cached. The admitted ones are encoded
+together, one batch per call of :meth:`Embedder.embed`; each gets its output vector as
+``embedding``, its prompt's as ``input_embedding`` (unless the producer sent one) and
+its :class:`~monitor.semantic.SemanticScores` as ``semantic``. The encoder is loaded on
 first use, so a worker that never samples never imports torch.
 """
 
@@ -62,7 +63,7 @@ class Embedder:
         self.budget.seconds_per_sentence = max(1e-6, (self._encoder.seconds - before) / len(sample))
 
     def embed(self, events: list[Event]) -> int:
-        """Set ``embedding`` and ``semantic`` on the sampled model calls of ``events``; returns how many were encoded."""
+        """Set ``embedding``, ``input_embedding`` and ``semantic`` on the sampled model calls of ``events``; returns how many were encoded."""
         chosen: list[tuple[Event, list[str], list[str]]] = []
         for event in events:
             if event.kind != "model_call":
@@ -81,6 +82,8 @@ class Embedder:
                 answer = split_sentences(event.output_text[:MAX_TEXT_CHARS], MAX_ANSWER_SENTENCES)
                 context = _context_sentences(event.context)
                 self.budget.charge(key, len(answer) + sum(1 for sentence in context if sentence not in self._context_vectors))
+            if event.input_text and event.input_embedding is None:
+                self.budget.charge(key, 1)
             chosen.append((event, answer, context))
         if not chosen:
             return 0
@@ -89,12 +92,17 @@ class Embedder:
         for event, answer, _ in chosen:
             texts.append(event.output_text[:MAX_TEXT_CHARS])
             texts.extend(answer)
+        prompts = [event for event, _, _ in chosen if event.input_text and event.input_embedding is None]
+        first_prompt = len(texts)
+        texts.extend(event.input_text[:MAX_TEXT_CHARS] for event in prompts)
         uncached = list(dict.fromkeys(s for _, _, context in chosen for s in context if s not in self._context_vectors))
         before = encoder.seconds
         vectors = encoder.encode(texts + uncached)
         self.budget.spent(len(texts) + len(uncached), encoder.seconds - before)
         cache = self._context_vectors
         cache.update(zip(uncached, vectors[len(texts) :]))
+        for index, event in enumerate(prompts):
+            event.input_embedding = vectors[first_prompt + index]
         row = 0
         for event, answer, context in chosen:
             output = vectors[row]

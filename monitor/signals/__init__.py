@@ -17,7 +17,7 @@ SIGNALS = {
     "kill_switch": "kill-switch control events, and any call by a halted agent after the grace period (Control 1)",
     "feedback": "negative user or evaluation feedback (Control 8)",
     "prompt_injection": "instructions aimed at the model inside retrieved context or a tool result: override, role change, reveal the prompt, exfiltrate (Control 6)",
-    "embedding_drift": "outputs moving away from what the model said in its reference period (new topic, language or style), from sentence embeddings",
+    "embedding_drift": "outputs (and, separately, prompts) moving away from their reference period (new topic, language or style), from sentence embeddings",
 }
 
 #: The labels that identify each signal's stream in the ``aifm_signal_*`` counters (the

@@ -8,6 +8,11 @@ event's ``embedding``) or computed by the worker for a bounded sample of outputs
 reference centroid of the model (and its ``z`` against the reference's distances);
 the event is flagged as an outlier when ``z`` exceeds ``outlier_z``. The detector
 (:class:`~monitor.detectors.EmbeddingDrift`) tests the stream of distances.
+
+Prompts get the same test, separately (detector ``prompt_centroid``, from the event's
+``input_embedding`` or the sampled ``input_text``): what users ask moving away from
+what they asked (a new user population, a new feature, an abuse wave) shows there
+before or without the answers changing, and tells the two causes apart.
 """
 
 from __future__ import annotations
