@@ -253,21 +253,31 @@ class _EventCounters:
 
 
 def _embedding_families(embedder):
-    """Sampling of outputs for embeddings: offered and sampled per model, the sampled fraction, encoder time."""
+    """Sampling for embeddings: offered and sampled per model (outputs) or tool (results), the sampled fraction, encoder time.
+
+    Budget keys are ``("model", name)`` or ``("tool", name)``; the other label is empty.
+    """
     if embedder is None:
         return
     budget = embedder.budget
+
+    def labels(key) -> list[str]:
+        kind, name = key
+        return [name, ""] if kind == "model" else ["", name]
+
     for name, help_text, tally in (
-        ("aifm_embedding_offered", "Model outputs offered for embedding (no precomputed embedding), per model.", budget.offered),
-        ("aifm_embedding_sampled", "Model outputs the budget admitted and the worker embedded, per model.", budget.sampled),
+        ("aifm_embedding_offered", "Model outputs (per model) and tool results (per tool) offered for embedding; precomputed embeddings are not offered.", budget.offered),
+        ("aifm_embedding_sampled", "Model outputs and tool results the budget admitted and the worker embedded.", budget.sampled),
     ):
-        family = CounterMetricFamily(name, help_text, labels=["model"])
-        for model, count in list(tally.items()):
-            family.add_metric([model], count)
+        family = CounterMetricFamily(name, help_text, labels=["model", "tool"])
+        for key, count in list(tally.items()):
+            family.add_metric(labels(key), count)
         yield family
-    family = GaugeMetricFamily("aifm_embedding_sampled_fraction", "Share of offered outputs embedded, per model (the rest are not seen by embedding drift).", labels=["model"])
-    for model, fraction in budget.sampled_fraction().items():
-        family.add_metric([model], fraction)
+    family = GaugeMetricFamily(
+        "aifm_embedding_sampled_fraction", "Share of offered items embedded (the rest are not seen by embedding drift or the semantic proxies).", labels=["model", "tool"]
+    )
+    for key, fraction in budget.sampled_fraction().items():
+        family.add_metric(labels(key), fraction)
     yield family
     encoder = embedder._encoder
     yield CounterMetricFamily("aifm_embedding_encode_seconds", "Time spent encoding outputs.", value=encoder.seconds if encoder is not None else 0.0)

@@ -348,7 +348,8 @@ class Pipeline:
             signals["tool_failure"] = failure
             self._observe(keyed, keyed.tool_failure, failure["flag"], event, findings)
         if event.result is not None:
-            self._injection_check(event.result, "tool_result", keyed.key, ts, event, signals, findings)
+            margin = event.semantic.injection_margin if event.semantic is not None else None
+            self._injection_check(event.result, "tool_result", keyed.key, ts, event, signals, findings, margin)
         scope = tool_scope_signal(self.boundaries, event.agent, event.tool, event.status)
         signals["tool_scope"] = scope
         if scope["blocked"]:

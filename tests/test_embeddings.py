@@ -174,7 +174,7 @@ def test_the_embedder_keeps_precomputed_vectors_and_embeds_a_sample_of_the_rest(
     assert encoder.calls == [2, 16, exemplars, 1], "a warm-up, a calibration, the exemplars once, then the sampled outputs in one batch"
     assert list(events[0].embedding) == [0.0, 1.0] and embedder.precomputed == 1
     assert sum(e.embedding is not None for e in events[1:]) == 1
-    assert embedder.budget.offered["gpt-4o"] == 9  # the empty output is not offered
+    assert embedder.budget.offered[("model", "gpt-4o")] == 9  # the empty output is not offered
 
 
 def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sampled_fraction(thresholds):
@@ -216,7 +216,7 @@ def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sa
     streams = {(s, d): count for s, d, key, det, count in processor.pipelines()[0].streams()}
     assert streams[("embedding_drift", "centroid")] == 700
     text = generate_latest(metrics.registry).decode()
-    assert 'aifm_embedding_sampled_fraction{model="gpt-4o"}' in text and 'aifm_embedding_offered_total{model="gpt-4o"} 700.0' in text
+    assert 'aifm_embedding_sampled_fraction{model="gpt-4o",tool=""}' in text and 'aifm_embedding_offered_total{model="gpt-4o",tool=""} 700.0' in text
     processor.embedder._encoder = Broken()
     output = processor.handle("ai.events", 0, 1, json.dumps([model_call(800)]).encode())
     assert processor.embedding_errors == 1 and output.dead_letters == []

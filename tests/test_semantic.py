@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import REPO, model_call
+from conftest import REPO, model_call, tool_call
 from monitor.embeddings.budget import EmbeddingBudget
 from monitor.embeddings.embedder import Embedder
 from monitor.events import decode_record
@@ -101,7 +101,7 @@ class ContextCountingEncoder:
 def test_the_embedder_charges_context_sentences_once_and_attaches_scores():
     encoder = ContextCountingEncoder()
     embedder = Embedder(EmbeddingBudget(share=0.5, burst=1000, clock=lambda: 0.0), encoder_factory=lambda: encoder)
-    embedder.budget._buckets["gpt-4o"] = [1000.0, 0.0, 0.0]
+    embedder.budget._buckets[("model", "gpt-4o")] = [1000.0, 0.0, 0.0]
     first = decode_record(json.dumps(model_call(1, context=CONTEXT, output_text=GROUNDED_PARAPHRASE)).encode())[0]
     second = decode_record(json.dumps(model_call(2, context=CONTEXT, output_text=FROM_ELSEWHERE)).encode())[0]
     assert embedder.embed(first) == 1
@@ -110,7 +110,7 @@ def test_the_embedder_charges_context_sentences_once_and_attaches_scores():
     assert encoder.batches[-1] == [FROM_ELSEWHERE, FROM_ELSEWHERE], "the context's sentences come from the cache"
     scores = second[0].semantic
     assert scores.refusal_margin is not None and scores.grounded_share is not None and scores.injection_margin is not None
-    assert embedder.budget._buckets["gpt-4o"][0] == 1000.0 - (1 + 1 + 3) - (1 + 1), "each event is charged its sentences"
+    assert embedder.budget._buckets[("model", "gpt-4o")][0] == 1000.0 - (1 + 1 + 3) - (1 + 1), "each event is charged its sentences"
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +157,18 @@ def test_the_embedder_embeds_the_prompt_apart_unless_the_producer_sent_one():
     encoder = ContextCountingEncoder()
     embedder = Embedder(EmbeddingBudget(share=0.5, burst=10, clock=lambda: 0.0), encoder_factory=lambda: encoder)
     embedder.encoder  # load (calibration and exemplars) before counting
-    embedder.budget._buckets["gpt-4o"] = [10.0, 0.0, 0.0]
+    embedder.budget._buckets[("model", "gpt-4o")] = [10.0, 0.0, 0.0]
     asked = decode_record(json.dumps(model_call(1, input_text="Where is my parcel?")).encode())[0]
     sent = decode_record(json.dumps(model_call(2, input_text="Where is my parcel?", input_embedding=[1.0, 0.0])).encode())[0]
     assert embedder.embed(asked + sent) == 2
     assert encoder.batches[-1] == ["Here is the answer you asked for.", "Here is the answer you asked for.", "Where is my parcel?"]
     assert asked[0].input_embedding.shape == (8,) and list(sent[0].input_embedding) == [1.0, 0.0]
-    assert embedder.budget._buckets["gpt-4o"][0] == 10.0 - 2 - 1, "one sentence per output, one for the prompt it encoded"
+    assert embedder.budget._buckets[("model", "gpt-4o")][0] == 10.0 - 2 - 1, "one sentence per output, one for the prompt it encoded"
+
+
+def test_a_tool_result_is_checked_for_injections_by_similarity_too(real_embedder, thresholds):
+    event = tool_call(1, tool="fetch_url", agent="research-agent", result={"status": 200, "page": HIDDEN_INJECTION})
+    assert not Pipeline(thresholds).process_record(json.dumps(event).encode()).results[0].signals["prompt_injection"]["flag"]
+    result = Pipeline(thresholds).process_record(json.dumps(event).encode(), prepare=real_embedder.embed)
+    assert result.results[0].signals["prompt_injection"]["cues"] == ["similar_to_injection"]
+    assert [f.key for f in result.findings if f.signal == "prompt_injection"] == [{"agent": "research-agent", "tool": "fetch_url"}]

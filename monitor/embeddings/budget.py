@@ -36,7 +36,7 @@ class EmbeddingBudget:
         """The rate the budget allows, over all keys."""
         return self.share / self.seconds_per_sentence
 
-    def admit(self, key: str) -> bool:
+    def admit(self, key) -> bool:
         """Whether to embed this output of ``key`` (counts it as offered, and as sampled if admitted); costs one sentence."""
         now = self.clock()
         self.offered[key] += 1
@@ -53,7 +53,7 @@ class EmbeddingBudget:
             return True
         return False
 
-    def charge(self, key: str, sentences: int) -> None:
+    def charge(self, key, sentences: int) -> None:
         """Charge an admitted output's extra sentences (an answer checked against its context).
 
         The bucket may go into debt: the event is admitted on one token and the long-run

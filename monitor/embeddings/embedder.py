@@ -21,7 +21,9 @@ import numpy as np
 from monitor.embeddings.budget import EmbeddingBudget
 from monitor.events import Event
 from monitor.keys import KeyCap
+from monitor.semantic import SemanticScores
 from monitor.semantic.scores import MAX_ANSWER_SENTENCES, MAX_CONTEXT_SENTENCES, split_sentences
+from monitor.signals.prompt_injection import untrusted_texts
 
 MAX_TEXT_CHARS = 2000  # the encoder truncates to 128 tokens anyway
 DEFAULT_GROUNDED_SIMILARITY = 0.5
@@ -63,9 +65,16 @@ class Embedder:
         self.budget.seconds_per_sentence = max(1e-6, (self._encoder.seconds - before) / len(sample))
 
     def embed(self, events: list[Event]) -> int:
-        """Set ``embedding``, ``input_embedding`` and ``semantic`` on the sampled model calls of ``events``; returns how many were encoded."""
+        """Set ``embedding``, ``input_embedding`` and ``semantic`` on the sampled model calls of ``events``,
+        and ``semantic`` (the injection margin) on sampled tool results; returns how many events were encoded."""
         chosen: list[tuple[Event, list[str], list[str]]] = []
+        results: list[tuple[Event, list[str]]] = []
         for event in events:
+            if event.kind == "tool_call":
+                sentences = self._admit_tool_result(event)
+                if sentences:
+                    results.append((event, sentences))
+                continue
             if event.kind != "model_call":
                 continue
             if event.embedding is not None:
@@ -73,7 +82,7 @@ class Embedder:
                 continue
             if not event.output_text:
                 continue
-            key = self.keys.value("model", event.model)
+            key = ("model", self.keys.value("model", event.model))
             if not self.budget.admit(key):
                 continue
             answer: list[str] = []
@@ -85,7 +94,7 @@ class Embedder:
             if event.input_text and event.input_embedding is None:
                 self.budget.charge(key, 1)
             chosen.append((event, answer, context))
-        if not chosen:
+        if not chosen and not results:
             return 0
         encoder = self.encoder
         texts: list[str] = []
@@ -95,7 +104,8 @@ class Embedder:
         prompts = [event for event, _, _ in chosen if event.input_text and event.input_embedding is None]
         first_prompt = len(texts)
         texts.extend(event.input_text[:MAX_TEXT_CHARS] for event in prompts)
-        uncached = list(dict.fromkeys(s for _, _, context in chosen for s in context if s not in self._context_vectors))
+        untrusted = [context for _, _, context in chosen] + [sentences for _, sentences in results]
+        uncached = list(dict.fromkeys(s for sentences in untrusted for s in sentences if s not in self._context_vectors))
         before = encoder.seconds
         vectors = encoder.encode(texts + uncached)
         self.budget.spent(len(texts) + len(uncached), encoder.seconds - before)
@@ -113,9 +123,24 @@ class Embedder:
                 cache.move_to_end(sentence)
             event.embedding = output
             event.semantic = self.scorer.score(output, answer_vectors, context_vectors)
+        for event, sentences in results:
+            margins = self.scorer.injection.margins(np.array([cache[s] for s in sentences]))
+            event.semantic = SemanticScores(injection_margin=round(float(margins.max()), 4))
         while len(cache) > _CONTEXT_CACHE_SENTENCES:  # trimmed only now: this batch's sentences stay until used
             cache.popitem(last=False)
-        return len(chosen)
+        return len(chosen) + len(results)
+
+    def _admit_tool_result(self, event: Event) -> list[str]:
+        """The sentences of a tool result to check for injections, if the budget admits it (charged per uncached sentence)."""
+        texts = untrusted_texts(event.result)
+        if not texts:
+            return []
+        key = ("tool", self.keys.value("tool", event.tool))
+        if not self.budget.admit(key):
+            return []
+        sentences = _context_sentences(texts) or [texts[0][:MAX_TEXT_CHARS]]
+        self.budget.charge(key, sum(1 for sentence in sentences if sentence not in self._context_vectors) - 1)
+        return sentences
 
     def batches(self, events, size: int = 64):
         """``events`` again, in order, embedded ``size`` at a time (for replay)."""

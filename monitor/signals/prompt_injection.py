@@ -11,9 +11,9 @@ the model, weighted by how strongly it indicates an injection, combined as
 "you are now subscribed") does not match: the cues need the object (instructions,
 prompt, rules) or the role change.
 
-Where the monitor's encoder embedded a model call's context (a budgeted sample), one
-more cue, ``similar_to_injection``, weighs how much closer the context's most
-suspicious sentence lies to curated injection exemplars than to ordinary
+Where the monitor's encoder embedded a model call's context or a tool result (a
+budgeted sample), one more cue, ``similar_to_injection``, weighs how much closer the
+most suspicious sentence lies to curated injection exemplars than to ordinary
 instructions (:mod:`monitor.semantic`): it catches wordings no pattern lists.
 
 Only the first ``MAX_CHARS`` characters of each piece of content are scanned, so the
@@ -123,6 +123,11 @@ def _texts(content, found: list[str] | None = None, depth: int = 0) -> list[str]
         elif value_kind is dict or value_kind is list:
             _texts(value, found, depth + 1)
     return found
+
+
+def untrusted_texts(content) -> list[str]:
+    """The strings of a context or tool result that could carry an instruction (the embedder reads the same)."""
+    return _texts(content) if content else []
 
 
 def injection_score(content) -> tuple[float, list[str]]:
