@@ -15,8 +15,9 @@ class SemanticScores(msgspec.Struct, kw_only=True, gc=False):
 
     ``refusal_margin``: similarity of the output to refusal exemplars minus to their
     contrasts. ``grounded_share``: share of the answer's sentences that some sentence of
-    the retrieved context supports. ``injection_margin``: the highest, over the context's
-    sentences, similarity to injection exemplars minus to their contrasts.
+    the retrieved context supports. ``injection_margin``: the highest, over the sentences
+    of the context (or of a tool result), similarity to injection exemplars minus to
+    their contrasts. A sampled tool call carries only ``injection_margin``.
     """
 
     refusal_margin: float | None = None
