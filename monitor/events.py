@@ -77,7 +77,7 @@ class Event(msgspec.Struct, kw_only=True, gc=False):
     context: list[str] | None = None
     embedding: list[float] | None = None
     input_embedding: list[float] | None = None
-    # Filled by the monitor's own encoder for sampled model calls; not read from the wire (see _OtelEvent).
+    # Filled by the monitor's own encoder for sampled model and tool calls; not read from the wire (see _OtelEvent).
     semantic: SemanticScores | None = None
     latency_ms: float | None = None
     ttft_ms: float | None = None

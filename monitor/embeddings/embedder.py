@@ -124,8 +124,7 @@ class Embedder:
             event.embedding = output
             event.semantic = self.scorer.score(output, answer_vectors, context_vectors)
         for event, sentences in results:
-            margins = self.scorer.injection.margins(np.array([cache[s] for s in sentences]))
-            event.semantic = SemanticScores(injection_margin=round(float(margins.max()), 4))
+            event.semantic = SemanticScores(injection_margin=self.scorer.injection_margin(np.array([cache[s] for s in sentences])))
         while len(cache) > _CONTEXT_CACHE_SENTENCES:  # trimmed only now: this batch's sentences stay until used
             cache.popitem(last=False)
         return len(chosen) + len(results)

@@ -34,8 +34,12 @@ class SemanticScorer:
         """``output``: the whole output's vector; ``answer`` and ``context``: one row per sentence (may be empty)."""
         scores = SemanticScores(refusal_margin=round(float(self.refusal.margins(output[None, :])[0]), 4))
         if len(context):
-            scores.injection_margin = round(float(self.injection.margins(context).max()), 4)
+            scores.injection_margin = self.injection_margin(context)
             share = grounded_share(answer, context, self.grounded_similarity)
             if share is not None:
                 scores.grounded_share = round(share, 4)
         return scores
+
+    def injection_margin(self, sentences: np.ndarray) -> float:
+        """The margin of the most injection-like of ``sentences`` (at least one row)."""
+        return round(float(self.injection.margins(sentences).max()), 4)

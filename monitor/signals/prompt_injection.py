@@ -182,7 +182,7 @@ def prompt_injection_signal(
 
     ``semantic_margin``: the context's margin against the injection exemplars, when embedded.
     """
-    texts = _texts(content) if content else []
+    texts = untrusted_texts(content)
     if not texts:
         return None
     score, cues = _score(texts)
