@@ -7,6 +7,7 @@ sel = matchers("agent", "tool")
 agent_sel = matchers("agent")
 signals = thresholds().signals
 findings = queries.select("aifm_findings_total", agent_sel)
+agent_drift = queries.select("aifm_detector_statistic", f'{agent_sel},agent!=""', signal="embedding_drift")  # agents' streams, not models'
 
 dashboard = new_dashboard(
     title="AI failure monitor / Agents and tools",
@@ -47,6 +48,12 @@ dashboard = new_dashboard(
             "Prompt-injection cues in retrieved content and tool results",
             [target(f"sum by (agent, tool) (increase({queries.select('aifm_signal_flagged_events_total', sel, signal='prompt_injection')}[{RATE}]))", "{{agent}} / {{tool}}")],
             description="Untrusted content carrying instructions aimed at the model (Control 6); the tool is empty for retrieved context.",
+        ),
+        timeseries(
+            "Embedding drift per agent vs threshold",
+            [target(f"max by (agent, detector) ({agent_drift})", "{{agent}} {{detector}}")],
+            threshold=signals["embedding_drift"].detector.params["h"],
+            description="Outputs (centroid) and prompts (prompt_centroid) of each agent against their own reference: agents sharing a model do not dilute each other here.",
         ),
         timeseries("Audit-trail gaps", [target(queries.flagged_ratio("audit_gap", agent_sel, RATE), "{{agent}}")], unit="percentunit", description="Share of events missing a field Control 3 requires."),
         timeseries("Findings by agent", [target(f"sum by (agent, signal) (increase({findings}[{RATE}]))", "{{agent}} {{signal}}")], stack=True),

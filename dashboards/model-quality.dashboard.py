@@ -13,7 +13,7 @@ def ratio(signal: str, title: str, description: str):
 
 def detector(signal: str, title: str):
     """The detector's statistic per model against its threshold from thresholds.yaml (h)."""
-    statistic = queries.select("aifm_detector_statistic", sel, signal=signal)
+    statistic = queries.select("aifm_detector_statistic", f'{sel},model!=""', signal=signal)  # model streams, not agents' (embedding drift has both)
     return timeseries(
         title,
         [target(f"max by (model, detector) ({statistic})", "{{model}} {{detector}}")],

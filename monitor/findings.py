@@ -54,7 +54,7 @@ FINDING_KEYS = {
     "audit_gap": ("agent",),
     "kill_switch": ("agent",),
     "feedback": ("model", "agent"),
-    "embedding_drift": ("model",),
+    "embedding_drift": ("model", "agent"),  # a model's stream, or an agent's
     "prompt_injection": ("agent", "tool"),
     "model_version": ("model",),
 }

@@ -93,7 +93,12 @@ _STREAMS_BY_LABEL = {
         ("embedding_drift", "centroid", "embedding_drift"),
         ("embedding_drift", "prompt_centroid", "prompt_drift"),
     ),
-    "agent": (("audit_gap", "rate", "audit_gap"), ("feedback", "rate", "feedback")),
+    "agent": (
+        ("audit_gap", "rate", "audit_gap"),
+        ("feedback", "rate", "feedback"),
+        ("embedding_drift", "centroid", "embedding_drift"),
+        ("embedding_drift", "prompt_centroid", "prompt_drift"),
+    ),
     "tool": (("tool_failure", "rate", "tool_failure"),),
 }
 
@@ -325,11 +330,22 @@ class Pipeline:
             self._injection_check(event.context, "context", self._key_streams("agent", event.agent).key, ts, event, signals, findings, margin)
 
     def _embedding(self, keyed: _KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
-        """Output drift (the signal's flag) and prompt drift (under ``prompt``) for whichever vectors the event has."""
+        """Output drift (the signal's flag) and prompt drift (under ``prompt``) for whichever vectors the event has.
+
+        Each is tested per model (what the signal reports) and per named agent: agents
+        sharing a model dilute each other's shift in the model's stream, not in their own.
+        Calls without an agent are not pooled into one: their mix of callers and models
+        moves with routing, not with what is said.
+        """
+        agent = self._key_streams("agent", event.agent) if event.agent is not None else None
         output = self._drift(keyed, keyed.embedding_drift, event.embedding, event, findings)
+        if agent is not None:
+            self._drift(agent, agent.embedding_drift, event.embedding, event, findings)
         signal = output if output is not None else {"distance": None, "flag": None}
         if event.input_embedding is not None:
             signal["prompt"] = self._drift(keyed, keyed.prompt_drift, event.input_embedding, event, findings)
+            if agent is not None:
+                self._drift(agent, agent.prompt_drift, event.input_embedding, event, findings)
         signals["embedding_drift"] = signal
 
     def _drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> dict | None:

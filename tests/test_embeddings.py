@@ -73,9 +73,10 @@ def test_the_pipeline_uses_precomputed_embeddings_and_finds_a_shift_per_model(pi
     assert signals[0] == {"distance": None, "flag": None}  # learning the reference
     assert set(signals[1500]) == {"distance", "z", "flag"} and signals[1500]["flag"] is False
     drift = [f for f in findings if f.signal == "embedding_drift"]
-    assert [f.alert for f in drift] == ["AIFMEmbeddingDrift"] and drift[0].key == {"model": "gpt-4o"}
-    assert int(drift[0].event_id.split("-")[1]) >= 2000, "no finding before the shift"
-    alarm_at = int(drift[0].event_id.split("-")[1])
+    assert [f.alert for f in drift] == ["AIFMEmbeddingDrift"] * 2, "one finding on the model's stream, one on its only agent's"
+    assert {tuple(f.key.items()) for f in drift} == {(("model", "gpt-4o"),), (("agent", "support-bot"),)}
+    assert min(int(f.event_id.split("-")[1]) for f in drift) >= 2000, "no finding before the shift"
+    alarm_at = int(next(f for f in drift if "model" in f.key).event_id.split("-")[1])
     warm = [s for s in signals[600:2000] if s["flag"] is not None]
     assert sum(s["flag"] for s in warm) / len(warm) < 0.01, "few stable outputs are outliers"
     assert any(s["flag"] for s in signals[2000 : alarm_at + 1]), "shifted outputs are outliers until the reference is re-learned"
@@ -90,12 +91,29 @@ def test_prompt_drift_is_a_separate_detector_that_tells_new_users_from_a_changed
         result = pipeline.process_record(json.dumps(model_call(i, embedding=output, input_embedding=prompt)).encode())
         findings += result.findings
         signals.append(result.results[0].signals["embedding_drift"])
-    assert [f.alert for f in findings if f.signal == "embedding_drift"] == ["AIFMPromptDrift"]
-    drift = next(f for f in findings if f.signal == "embedding_drift")
-    assert drift.detector == "prompt_centroid" and drift.key == {"model": "gpt-4o"} and int(drift.event_id.split("-")[1]) >= 2000
+    drift = [f for f in findings if f.signal == "embedding_drift"]
+    assert [f.alert for f in drift] == ["AIFMPromptDrift"] * 2, "the model's prompt stream and its agent's; the outputs stay quiet"
+    assert {tuple(f.key.items()) for f in drift} == {(("model", "gpt-4o"),), (("agent", "support-bot"),)}
+    assert all(f.detector == "prompt_centroid" and int(f.event_id.split("-")[1]) >= 2000 for f in drift)
     assert set(signals[1500]["prompt"]) == {"distance", "z", "flag"}, "the prompt's drift rides along the output's"
     only_prompt = pipeline.process_record(json.dumps(model_call(5000, input_embedding=prompts[0])).encode()).results[0].signals
     assert only_prompt["embedding_drift"]["flag"] is None and only_prompt["embedding_drift"]["prompt"]["distance"] is not None
+
+
+def test_an_agent_whose_outputs_shift_is_found_on_its_own_stream_when_agents_share_a_model(pipeline):
+    rng = np.random.default_rng(13)
+    findings = []
+    for i in range(6000):
+        small = i % 5 == 0  # one agent in five calls of the shared model
+        shifted = 0.5 if small and i >= 3000 else 0.0  # half of its outputs change topic: a tenth of the model's
+        event = model_call(i, agent="billing-agent" if small else "support-bot", embedding=vectors(rng, 1, shifted)[0])
+        findings += [f for f in pipeline.process_record(json.dumps(event).encode()).findings if f.signal == "embedding_drift"]
+    assert findings, "the shift is found"
+    first = findings[0]
+    assert first.key == {"agent": "billing-agent"} and first.detector == "centroid" and int(first.event_id.split("-")[1]) >= 3000
+    assert all(f.key != {"agent": "support-bot"} for f in findings), "the unchanged agent stays quiet"
+    unnamed = pipeline.process_record(json.dumps(model_call(9000, agent=None, embedding=vectors(rng, 1)[0])).encode())
+    assert unnamed.results[0].signals["embedding_drift"]["distance"] is not None, "calls without an agent still feed their model's stream"
 
 
 def test_an_embedding_of_another_length_is_skipped_without_breaking_the_event(pipeline):

@@ -42,8 +42,8 @@ _FINDING_TEXT = {
     ("kill_switch", "call_after_halt"): (_EITHER, "was called after its kill switch's grace period", "A halted agent or model is still being called."),
     ("feedback", "rate"): (_EITHER, "receives negative feedback more often than its reference", "The negative-feedback rate rose above its reference."),
     ("prompt_injection", "content"): (_AGENT_TOOL, "read content (a retrieved document or a tool result) carrying instructions aimed at the model", "Untrusted content carries a prompt injection."),
-    ("embedding_drift", "centroid"): (_MODEL, "says something else than in its reference period: its output embeddings moved away from the reference centroid", "A model's outputs drifted away from their reference content."),
-    ("embedding_drift", "prompt_centroid"): (_MODEL, "is asked something else than in its reference period: its prompt embeddings moved away from the reference centroid", "What users ask a model drifted away from its reference."),
+    ("embedding_drift", "centroid"): (_EITHER, "says something else than in its reference period: its output embeddings moved away from the reference centroid", "A model's outputs drifted away from their reference content."),
+    ("embedding_drift", "prompt_centroid"): (_EITHER, "is asked something else than in its reference period: its prompt embeddings moved away from the reference centroid", "What users ask a model drifted away from its reference."),
     ("model_version", "change"): (_MODEL, "started serving a new model version (its detectors started a new segment)", "A model's serving version changed."),
 }
 
