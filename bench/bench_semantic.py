@@ -6,9 +6,11 @@
   flagged unsupported by the lexical proxy (content words found in the context, flag
   below ``min_context_support``) and by the semantic one (share of answer sentences
   that a context sentence supports, flag below ``min_grounded_share``).
-* ``bench/data/injection_eval.jsonl``: 20 documents carrying an injection worded
-  unlike the lexical cues and unlike the exemplars, and 20 ordinary documents with
-  imperative or AI-related wording; written after the semantic margins were frozen.
+* ``bench/data/injection_eval.jsonl`` (development) and ``injection_holdout.jsonl``:
+  20 documents each carrying an injection worded unlike the lexical cues, and 20
+  ordinary documents with imperative or AI-related wording, per set. The first was
+  written after a first freeze and then used to extend the exemplars and choose the
+  margins; the holdout was written after that second freeze and changed nothing.
   Prints precision and recall of the lexical cues alone and with the semantic cue.
 
 The semantic methods run as the worker runs them (the same sentence split, exemplars
@@ -70,8 +72,8 @@ def groundedness(encoder: Encoder, scorer: SemanticScorer, options: dict) -> Non
     print(f"encoding answer and context sentences: {cost:.1f} ms per answer on this machine (uncached; the worker caches context sentences)")
 
 
-def injection(encoder: Encoder, scorer: SemanticScorer, options: dict) -> None:
-    rows = load("injection_eval.jsonl")
+def injection(encoder: Encoder, scorer: SemanticScorer, options: dict, name: str, title: str) -> None:
+    rows = load(name)
     methods: dict[str, list[bool]] = {"lexical cues": [], "lexical + semantic": []}
     for row in rows:
         margin = float(scorer.injection.margins(sentence_vectors(encoder, row["text"], MAX_CONTEXT_SENTENCES)).max())
@@ -79,7 +81,7 @@ def injection(encoder: Encoder, scorer: SemanticScorer, options: dict) -> None:
         signal = prompt_injection_signal([row["text"]], "context", options["flag_score"], margin, options["semantic_margin_from"], options["semantic_margin_full"])
         methods["lexical + semantic"].append(signal["flag"])
     labels = [row["label"] for row in rows]
-    print(f"\n== prompt injection: {len(rows)} documents, {sum(labels)} with an injection")
+    print(f"\n== prompt injection, {title}: {len(rows)} documents, {sum(labels)} with an injection")
     print(f"{'method':22} {'precision':>9} {'recall':>7}")
     for name, predictions in methods.items():
         tp = sum(p and y for p, y in zip(predictions, labels))
@@ -92,7 +94,9 @@ def main() -> int:
     encoder = Encoder()
     scorer = SemanticScorer.from_encoder(encoder, signals["hallucination"].options["grounded_similarity"])
     groundedness(encoder, scorer, signals["hallucination"].options)
-    injection(encoder, scorer, signals["prompt_injection"].options)
+    for name, title in (("injection_eval.jsonl", "development set"), ("injection_holdout.jsonl", "holdout (written after the margins were frozen)")):
+        if (DATA_DIR / name).exists():
+            injection(encoder, scorer, signals["prompt_injection"].options, name, title)
     return 0
 
 

@@ -175,8 +175,8 @@ def prompt_injection_signal(
     source: str,
     flag_score: float,
     semantic_margin: float | None = None,
-    margin_from: float = 0.08,
-    margin_full: float = 0.25,
+    margin_from: float = 0.03,
+    margin_full: float = 0.14,
 ) -> dict | None:
     """``{"flag", "score", "source", "cues"}`` for the untrusted content of one event, or None without any text.
 
