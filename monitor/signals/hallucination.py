@@ -96,22 +96,18 @@ def hallucination_signal(
         result["low_confidence"] = low
         score = max(score, component)
         flag = flag or low
+    support, name, floor = None, "", 0.0
     if grounded_share is not None:
-        component = max(0.0, min(1.0, 1.0 - grounded_share / (2.0 * min_grounded_share))) if min_grounded_share > 0 else 0.0
-        unsupported = grounded_share < min_grounded_share
-        result["grounded_share"] = grounded_share
+        support, name, floor = grounded_share, "grounded_share", min_grounded_share
+    elif context and output_text:
+        support, name, floor = context_support(output_text, context), "context_support", min_context_support
+    if support is not None:
+        component = max(0.0, min(1.0, 1.0 - support / (2.0 * floor))) if floor > 0 else 0.0
+        unsupported = support < floor
+        result[name] = support
         result["unsupported"] = unsupported
         score = max(score, component)
         flag = flag or unsupported
-    elif context and output_text:
-        support = context_support(output_text, context)
-        if support is not None:
-            component = max(0.0, min(1.0, 1.0 - support / (2.0 * min_context_support))) if min_context_support > 0 else 0.0
-            unsupported = support < min_context_support
-            result["context_support"] = support
-            result["unsupported"] = unsupported
-            score = max(score, component)
-            flag = flag or unsupported
     if finish_reason is not None:
         truncated = finish_reason == "length"
         result["truncated"] = truncated
