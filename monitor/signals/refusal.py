@@ -14,8 +14,12 @@ the lexical ones: how much closer the output lies to curated refusal exemplars t
 their contrasts (:mod:`monitor.semantic`), which catches the paraphrases no pattern
 lists ("creating deepfake audio of a real person is where I draw the line"). Its
 weight rises from 0 at ``semantic_margin_from`` to 0.95 at ``semantic_margin_full``.
-Sampled outputs then flag a little more often than the others; the detector targets a
-doubling of the rate, far above that difference at any sampled fraction.
+Sampled outputs then flag more often than the others (recall 0.94 vs 0.72 on the
+benchmark's holdout), so a key's flag rate moves with its sampled fraction: by at most
+~1.3x between unsampled and fully sampled, below the ~1.44x at which the refusal
+detector (a Bernoulli CUSUM for a doubling) starts to drift upward, but enough to raise
+its false-alarm rate when a key's sampled fraction swings that far (busy by day, quiet by
+night). There is no switch yet to feed the detector the lexical flag alone.
 
 Only the opening and closing stretches of long outputs are scanned (refusals sit
 there, and the cost per event stays bounded); fenced code blocks are skipped, since an
