@@ -20,8 +20,8 @@ dashboard = new_dashboard(
         timeseries(
             "Record processing time p50 / p99",
             [
-                target(f"histogram_quantile(0.5, sum by (le) (rate({queries.select('aifm_record_processing_seconds_bucket', sel)}[{RATE}])))", "p50", "A"),
-                target(f"histogram_quantile(0.99, sum by (le) (rate({queries.select('aifm_record_processing_seconds_bucket', sel)}[{RATE}])))", "p99", "B"),
+                target(queries.latency_quantile("aifm_record_processing_seconds", 0.5, sel, RATE, by_labels=()), "p50", "A"),
+                target(queries.latency_quantile("aifm_record_processing_seconds", 0.99, sel, RATE, by_labels=()), "p99", "B"),
             ],
             unit="s",
         ),
@@ -31,7 +31,7 @@ dashboard = new_dashboard(
             threshold=limits.lag_messages,
             description=f"End offset minus committed offset. AIFMConsumerLagGrowing fires above {limits.lag_messages} and growing for {limits.lag_for}.",
         ),
-        timeseries("Offset commit latency p99", [target(f"histogram_quantile(0.99, sum by (le) (rate({queries.select('aifm_commit_latency_seconds_bucket', sel)}[{RATE}])))", "p99")], unit="s"),
+        timeseries("Offset commit latency p99", [target(queries.latency_quantile("aifm_commit_latency_seconds", 0.99, sel, RATE, by_labels=()), "p99")], unit="s"),
         row("Rejects and dead letters"),
         timeseries("Records rejected /s by reason", [target(queries.rejected_rate_total(sel, RATE, by_labels=("reason",)), "{{reason}}")], unit="reqps", stack=True),
         timeseries(

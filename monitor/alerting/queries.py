@@ -47,8 +47,9 @@ def flagged_ratio(signal: str | None, matchers: str, window: str = "5m", by_labe
     return f"{flagged_rate(signal, matchers, window, by_labels)}\n/\n{events_rate(signal, matchers, window, by_labels)}"
 
 
-def latency_quantile(metric: str, quantile: float, matchers: str, window: str = "5m") -> str:
-    return f"histogram_quantile({quantile}, sum by (model, le) (rate({select(metric + '_bucket', matchers)}[{window}])))"
+def latency_quantile(metric: str, quantile: float, matchers: str, window: str = "5m", by_labels: tuple[str, ...] = ("model",)) -> str:
+    """The ``quantile`` of histogram ``metric`` over ``window``, per ``by_labels``."""
+    return f"histogram_quantile({quantile}, sum by ({', '.join((*by_labels, 'le'))}) (rate({select(metric + '_bucket', matchers)}[{window}])))"
 
 
 def events_rate_total(matchers: str, window: str = "5m", by_labels: tuple[str, ...] = ("job",)) -> str:
