@@ -68,6 +68,7 @@ class Embedder:
         """Set ``embedding``, ``input_embedding`` and ``semantic`` on the sampled model calls of ``events``,
         and ``semantic`` (the injection margin) on sampled tool results; returns how many events were encoded."""
         chosen: list[tuple[Event, list[str], list[str]]] = []
+        prompts: list[Event] = []  # the chosen calls whose prompt the encoder embeds too
         results: list[tuple[Event, list[str]]] = []
         for event in events:
             if event.kind == "tool_call":
@@ -93,6 +94,7 @@ class Embedder:
                 self.budget.charge(key, len(answer) + sum(1 for sentence in context if sentence not in self._context_vectors))
             if event.input_text and event.input_embedding is None:
                 self.budget.charge(key, 1)
+                prompts.append(event)
             chosen.append((event, answer, context))
         if not chosen and not results:
             return 0
@@ -101,7 +103,6 @@ class Embedder:
         for event, answer, _ in chosen:
             texts.append(event.output_text[:MAX_TEXT_CHARS])
             texts.extend(answer)
-        prompts = [event for event, _, _ in chosen if event.input_text and event.input_embedding is None]
         first_prompt = len(texts)
         texts.extend(event.input_text[:MAX_TEXT_CHARS] for event in prompts)
         untrusted = [context for _, _, context in chosen] + [sentences for _, sentences in results]
