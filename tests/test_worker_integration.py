@@ -156,6 +156,20 @@ def test_sigkill_mid_stream_then_restart_accounts_for_every_event(broker, worker
     assert {json.loads(r.value)["alert_id"] for r in alerts} == expected_ids
 
 
+def test_a_second_consumer_group_keeps_its_own_state_and_processes_the_whole_topic(broker, workers):
+    names = Names()
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(model_call(i))) for i in range(300)])
+    first = workers(broker.bootstrap_servers, names)
+    first.wait_metric("aifm_events_total", 300)
+    assert first.stop(signal.SIGTERM)[0] == 0  # its final snapshots are written
+    other = Names()
+    other.events = names.events  # the same source topic, read by another group (another deployment, or a reprocessing)
+    second = workers(broker.bootstrap_servers, other, label="second-group")
+    assert second.wait_metric("aifm_events_total", 300) == 300, second.log()[-2000:]
+    assert second.metric("aifm_records_skipped_total") == 0
+    assert second.metric("aifm_state_restores_total", result="restored") == 0
+
+
 def test_broker_unavailable_at_start_is_retried_with_backoff_and_reported(tmp_path, workers):
     port = free_port()
     names = Names()
@@ -220,7 +234,7 @@ def test_a_state_topic_whose_partitions_do_not_match_its_source_is_refused_at_st
         admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(names.events, 4, 1), NewTopic(f"{names.events}.aifm-state", 2, 1)])
+            await admin.create_topics([NewTopic(names.events, 4, 1), NewTopic(f"{names.events}.aifm-state.{names.group}", 2, 1)])
         finally:
             await admin.close()
 
@@ -228,7 +242,7 @@ def test_a_state_topic_whose_partitions_do_not_match_its_source_is_refused_at_st
     worker = workers(broker.bootstrap_servers, names)
     worker.process.wait(60)
     assert worker.process.returncode != 0
-    assert f"topic '{names.events}.aifm-state' has 2 partitions but its source '{names.events}' has 4" in worker.log()
+    assert f"topic '{names.events}.aifm-state.{names.group}' has 2 partitions but its source '{names.events}' has 4" in worker.log()
 
 
 def test_two_workers_in_one_group_split_the_partitions_and_process_each_event_once(broker, workers):

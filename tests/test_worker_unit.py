@@ -25,7 +25,7 @@ def test_settings_come_from_flags_then_environment_then_defaults():
     assert settings.broker_url == "kafka://k1:9092;kafka://k2:9092"
     assert settings.topics == ["a.events", "b.events"]
     assert (settings.group_id, settings.metrics_port, settings.alerts_topic) == ("from-flag", 9200, "ai.alerts")
-    assert settings.state_topic("a.events") == "a.events.aifm-state"
+    assert settings.state_topic("a.events") == "a.events.aifm-state.from-flag"
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,7 @@ def test_settings_come_from_flags_then_environment_then_defaults():
         ({"AIFM_METRICS_PORT": "http"}, "expected int"),
         ({"AIFM_METRICS_PORT": "70000"}, "metrics port: must lie in"),
         ({"AIFM_PARTITIONS": "0"}, "partitions: must lie in"),
+        ({"AIFM_TOPICS": "e" * 200, "AIFM_GROUP_ID": "g" * 60}, "over Kafka's 249 characters; shorten the group id"),
         ({"AIFM_SECURITY_PROTOCOL": "SASL_SSL"}, "SASL_USERNAME and AIFM_SASL_PASSWORD are required"),
         ({"AIFM_SECURITY_PROTOCOL": "TLS"}, "security protocol: one of"),
         ({"AIFM_SSL_CAFILE": "/nonexistent/ca.pem"}, "ssl cafile: /nonexistent/ca.pem is not a readable file"),

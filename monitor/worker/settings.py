@@ -46,8 +46,13 @@ class WorkerSettings:
     ssl_keyfile: str | None = None
 
     def state_topic(self, source: str) -> str:
-        """The compacted topic holding detector snapshots of ``source``, partition for partition."""
-        return f"{source}.aifm-state"
+        """The compacted topic holding this group's detector snapshots of ``source``, partition for partition.
+
+        One per consumer group: a second group reading the same topic (another
+        deployment, or a fresh group id to reprocess from the start) keeps its own
+        state instead of restoring this one's and skipping the records it covers.
+        """
+        return f"{source}.aifm-state.{self.group_id}"
 
     @property
     def broker_url(self) -> str:
@@ -66,6 +71,9 @@ class WorkerSettings:
             raise SettingsError("topics: the alerts and dead-letter topics cannot also be source topics")
         if not re.match(r"^[A-Za-z0-9._-]+$", self.group_id):
             raise SettingsError(f"group id: letters, digits, '.', '_' and '-' only, got {self.group_id!r}")
+        for source in self.topics:
+            if len(self.state_topic(source)) > 249:
+                raise SettingsError(f"state topic {self.state_topic(source)!r}: over Kafka's 249 characters; shorten the group id or the topic name")
         if not 1 <= self.partitions <= 1024:
             raise SettingsError(f"partitions: must lie in [1, 1024], got {self.partitions}")
         if not 0 <= self.metrics_port <= 65535:
