@@ -10,13 +10,16 @@ its kind, with "+embedding" (a precomputed output embedding: drift per model and
 agent), "+context" (retrieved passages: context support and injection scanning),
 "+result" (a tool result: soft-failure and injection scanning). Decoding, metrics and
 handle() overhead are timed apart, per event, over the same stream in batches of 100.
+Last, --state-events of the same mix go through one StreamProcessor, and its RSS and
+state snapshot size are printed every quarter: at a fixed number of keys, neither grows.
 
-Usage: python bench/bench_pipeline.py [--events 60000] [--repeat 3]
+Usage: python bench/bench_pipeline.py [--events 60000] [--repeat 3] [--state-events 400000]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -58,10 +61,36 @@ def per_class(events, thresholds, boundaries) -> dict[str, float]:
     return spent
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def state_growth(n: int, thresholds, boundaries) -> None:
+    """RSS and snapshot size of one StreamProcessor every quarter of ``n`` events."""
+    raw, _ = simulate(n + 10, seed=5)
+    processor = StreamProcessor(thresholds, boundaries, Metrics(CollectorRegistry()))
+    quarter = n // 4 // 100 * 100
+    print(f"\nstate over {quarter * 4:,} events of the same mix (one StreamProcessor, batches of 100):")
+    for part in range(4):
+        for offset in range(part * quarter, (part + 1) * quarter, 100):
+            processor.handle("bench", 0, offset // 100, json.dumps(raw[offset : offset + 100]).encode())
+        gc.collect()
+        snapshot = sum(len(data) for _, _, data in processor.snapshots())
+        pipeline = processor.pipelines()[0]
+        keys = {tuple(key.items()) for _, _, key, _, _ in pipeline.streams()}
+        print(f"  after {(part + 1) * quarter:>9,} events: RSS {_rss_mib():6.0f} MiB, snapshot {snapshot / 1024:4.0f} KiB, "
+              f"{len(pipeline.sessions)} sessions, {len(keys)} keys")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--state-events", type=int, default=400_000)
     args = parser.parse_args(argv)
     raw, _ = simulate(args.events + 10, seed=5)
     raw = raw[: args.events // 100 * 100]
@@ -95,6 +124,8 @@ def main(argv=None) -> int:
     for stage, seconds in stages.items():
         median = statistics.median(seconds)
         print(f"{stage:38} {median / n * 1e6:6.1f} us/event  ({n / median:,.0f} events/s)")
+    del events, passes, raw, records
+    state_growth(args.state_events, thresholds, boundaries)
     return 0
 
 
