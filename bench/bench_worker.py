@@ -1,7 +1,9 @@
 """Stream-worker throughput against the embedded broker, three consumers side by side.
 
 For each message shape (single-event messages; batch messages of 100 events) the
-source topic is filled first, then each consumer drains it from the start:
+source topic is filled first, then each consumer drains it from the start (on single
+events, (b) and (c) run --rounds times in alternation, each on a group of its own, and
+the medians are reported, since one run moves by 20-30% on this machine):
 
   (a) raw aiokafka consume + json.loads       the ceiling of the client
   (b) a bare faust agent that only counts       faust's own per-message cost
@@ -18,13 +20,14 @@ once a second, since each scrape costs the worker milliseconds of its only core
 (a real Prometheus scrapes every 15 s or so). Peak RSS of the aifm worker is read from /proc for two stream lengths with
 the same keys, to show that memory does not grow with the number of events.
 
-Usage: python bench/bench_worker.py [--single 20000] [--batches 2000]
+Usage: python bench/bench_worker.py [--single 20000] [--batches 2000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import json
 import subprocess
 import sys
@@ -94,9 +97,9 @@ async def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
     return time.perf_counter() - first
 
 
-def bare_faust(bootstrap: str, topic: str, expected: int) -> float:
+def bare_faust(bootstrap: str, topic: str, expected: int, group: str | None = None) -> float:
     result = subprocess.run(
-        [sys.executable, "-c", BARE_FAUST, bootstrap, topic, str(expected), f"bare-{topic}"],
+        [sys.executable, "-c", BARE_FAUST, bootstrap, topic, str(expected), group or f"bare-{topic}"],
         capture_output=True, text=True, timeout=600,
     )
     for line in (result.stdout + result.stderr).splitlines():  # faust routes print() into its log
@@ -105,12 +108,12 @@ def bare_faust(bootstrap: str, topic: str, expected: int) -> float:
     raise RuntimeError(f"bare faust agent printed no result:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
 
 
-def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Path) -> tuple[float, float]:
+def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None) -> tuple[float, float]:
     """(seconds from first to last event, peak RSS MiB) of an aifm worker draining the topic."""
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("aifm")), "worker", "--bootstrap-servers", bootstrap, "--topics", topic,
-        "--alerts-topic", f"{topic}.alerts", "--dlq-topic", f"{topic}.dlq", "--group-id", f"aifm-{topic}",
+        "--alerts-topic", f"{topic}.alerts", "--dlq-topic", f"{topic}.dlq", "--group-id", group or f"aifm-{topic}",
         "--metrics-port", str(port), "--boundaries", str(boundaries), "--loglevel", "warn",
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None)
@@ -170,6 +173,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--single", type=int, default=20_000, help="single-event messages")
     parser.add_argument("--batches", type=int, default=2_000, help="batch messages of 100 events")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating (b), (c) runs on single events (medians reported)")
     args = parser.parse_args(argv)
     events, _ = simulate(max(args.single, args.batches * 100 * 3 // 2) + 10, seed=5)
     boundaries = write_boundaries(tempfile.mkdtemp(prefix="aifm-bench-"))
@@ -181,10 +185,16 @@ def main(argv=None) -> int:
         progress("single-event topic filled")
         a = asyncio.run(raw_consume(bootstrap, "single", len(single)))
         progress(f"(a) {a:.2f} s")
-        b = bare_faust(bootstrap, "single", len(single))
-        progress(f"(b) {b:.2f} s")
-        c, rss_single = aifm_worker(bootstrap, "single", len(single), boundaries)
-        progress(f"(c) {c:.2f} s")
+        bs, cs, rss = [], [], []
+        for round_ in range(args.rounds):  # each run on a group of its own, from the start of the topic
+            bs.append(bare_faust(bootstrap, "single", len(single), group=f"bare-single-{round_}"))
+            progress(f"(b) {bs[-1]:.2f} s")
+            seconds, peak = aifm_worker(bootstrap, "single", len(single), boundaries, group=f"aifm-single-{round_}")
+            cs.append(seconds)
+            rss.append(peak)
+            progress(f"(c) {seconds:.2f} s")
+        b, c, rss_single = statistics.median(bs), statistics.median(cs), max(rss)
+        single_ratios = sorted(b_ / c_ for b_, c_ in zip(bs, cs, strict=True))
         n = len(single)
         rows.append(("single-event messages", n, n, a, b, c))
 
@@ -213,6 +223,7 @@ def main(argv=None) -> int:
             f"{label:24} {msgs:>7,} {n_events:>8,} | {msgs / a:>11,.0f} msg/s {msgs / b:>9,.0f} msg/s {n_events / c:>9,.0f} ev/s | {b / c:>8.2f}"
         )
     print("(a) and (b) decode or count messages; (c) is in events/s (a batch message holds 100 events)")
+    print(f"single events: medians of {args.rounds} alternating runs of (b) and (c); c/b per round: {', '.join(f'{r:.2f}' for r in single_ratios)}")
     print(f"\naifm worker peak RSS: {rss_single:.0f} MiB ({args.single:,} single events), {rss_batch:.0f} MiB ({sizes['batch'][1]:,} events), "
           f"{rss_long:.0f} MiB ({sizes['batch-long'][1]:,} events, same keys)")
     return 0
