@@ -340,21 +340,28 @@ class Pipeline:
         agent = self._key_streams("agent", event.agent) if event.agent is not None else None
         output = self._drift(keyed, keyed.embedding_drift, event.embedding, event, findings)
         if agent is not None:
-            self._drift(agent, agent.embedding_drift, event.embedding, event, findings)
+            self._feed_drift(agent, agent.embedding_drift, event.embedding, event, findings)
         signal = output if output is not None else {"distance": None, "flag": None}
         if event.input_embedding is not None:
             signal["prompt"] = self._drift(keyed, keyed.prompt_drift, event.input_embedding, event, findings)
             if agent is not None:
-                self._drift(agent, agent.prompt_drift, event.input_embedding, event, findings)
+                self._feed_drift(agent, agent.prompt_drift, event.input_embedding, event, findings)
         signals["embedding_drift"] = signal
 
     def _drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> dict | None:
+        """Feed ``vector`` to a model's drift stream; the signal for it (None without a vector)."""
         if vector is None:
             return None
-        if not stream.detector.accepts(vector):
+        if not self._feed_drift(keyed, stream, vector, event, findings):
             return {"skipped": "dimensions", "flag": None}  # another embedding model: not comparable
-        self._observe(keyed, stream, vector, event, findings)
         return embedding_drift_signal(stream.detector, self._outlier_z)
+
+    def _feed_drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> bool:
+        """Feed ``vector`` to a drift stream; False (nothing fed) without a vector or with other dimensions than its reference's."""
+        if vector is None or not stream.detector.accepts(vector):
+            return False
+        self._observe(keyed, stream, vector, event, findings)
+        return True
 
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         keyed = self._key_streams("tool", event.tool, agent=event.agent)
