@@ -19,6 +19,7 @@ from monitor.worker.broker import free_port
 from monitor.worker.kafka import log_end_offsets
 
 AIFM = str(Path(sys.executable).with_name("aifm"))
+FAUST = str(Path(sys.executable).with_name("faust"))
 
 
 class Names:
@@ -33,16 +34,23 @@ class Names:
 
 
 class WorkerProcess:
-    """``aifm worker`` as a child process, stopped by its pid."""
+    """``aifm worker`` (or, with ``via_faust``, ``faust -A monitor.app worker`` configured by ``AIFM_*`` only) as a child process, stopped by its pid."""
 
-    def __init__(self, bootstrap: str, names: Names, log_dir: Path, *, extra_env: dict | None = None, label: str = "worker"):
+    def __init__(
+        self, bootstrap: str, names: Names, log_dir: Path, *, extra_env: dict | None = None, label: str = "worker", via_faust: bool = False
+    ):
         self.metrics_port = free_port()
         self.log_path = log_dir / f"{label}-{uuid.uuid4().hex[:6]}.log"
-        self.args = [
-            AIFM, "worker", "--bootstrap-servers", bootstrap, "--topics", names.events, "--alerts-topic", names.alerts,
-            "--dlq-topic", names.dlq, "--group-id", names.group, "--metrics-port", str(self.metrics_port), "--snapshot-seconds", "1",
-        ]
+        settings = {
+            "BOOTSTRAP_SERVERS": bootstrap, "TOPICS": names.events, "ALERTS_TOPIC": names.alerts, "DLQ_TOPIC": names.dlq,
+            "GROUP_ID": names.group, "METRICS_PORT": str(self.metrics_port), "SNAPSHOT_SECONDS": "1",
+        }
         self.env = {**os.environ, **(extra_env or {})}
+        if via_faust:
+            self.args = [FAUST, "-A", "monitor.app", "worker", "-l", "info", "--without-web"]
+            self.env.update({f"AIFM_{name}": value for name, value in settings.items()})
+        else:
+            self.args = [AIFM, "worker", *(arg for name, value in settings.items() for arg in ("--" + name.lower().replace("_", "-"), value))]
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:

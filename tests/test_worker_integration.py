@@ -98,6 +98,21 @@ def test_malformed_input_goes_to_the_dead_letter_topic_and_the_worker_keeps_runn
     worker.wait_metric("aifm_events_total", 8)
 
 
+def test_plain_faust_runs_the_same_worker_configured_by_environment_only(broker, workers):
+    names = Names()
+    worker = workers(broker.bootstrap_servers, names, via_faust=True)
+    worker.wait_ready()
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(e)) for e in refusal_events(4500)] + [(b"gpt-4o", b"{not json")])
+    worker.wait_metric("aifm_events_total", 4500)
+    assert worker.wait_metric("aifm_events_rejected_total", 1, reason="invalid_json") == 1
+    assert [record.value for record in read_topic(broker.bootstrap_servers, names.dlq, at_least=1)] == [b"{not json"]
+    alerts = read_topic(broker.bootstrap_servers, names.alerts, at_least=1)
+    assert {json.loads(record.value)["alert"] for record in alerts} == {"AIFMRefusalRateHigh"}
+    status, seconds = worker.stop(signal.SIGTERM)
+    assert status == 0 and seconds < 10.0, worker.log()[-2000:]
+    assert "state snapshotted; shutting down" in worker.log()
+
+
 def test_findings_reach_the_alerts_topic_keyed_by_alert_id(broker, workers):
     names = Names()
     worker = workers(broker.bootstrap_servers, names)
