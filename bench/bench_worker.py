@@ -1,6 +1,6 @@
 """Stream-worker throughput against the embedded broker, three consumers side by side.
 
-For each message shape (single-event messages; batch messages of 100 events) the
+For each message shape (single-event messages; batch messages of --batch-size events, 100 by default) the
 source topic is filled first, then each consumer drains it from the start (on single
 events, (b) and (c) run --rounds times in alternation, each on a group of its own, and
 the medians are reported, since one run moves by 20-30% on this machine):
@@ -17,10 +17,11 @@ scrape can wait a second or more for a busy worker, and counting those events wi
 their time had overstated (c) by 10-20%); the end is the worker's
 own ``aifm_last_processed_timestamp_seconds``; after the first event the poll slows to
 once a second, since each scrape costs the worker milliseconds of its only core
-(a real Prometheus scrapes every 15 s or so). Peak RSS of the aifm worker is read from /proc for two stream lengths with
-the same keys, to show that memory does not grow with the number of events.
+(a real Prometheus scrapes every 15 s or so). The aifm worker's RSS is read from /proc at
+each poll: printed at every quarter of the batch drain (same keys throughout), to show
+that memory does not grow with the number of events, and its peak.
 
-Usage: python bench/bench_worker.py [--single 20000] [--batches 2000] [--rounds 3]
+Usage: python bench/bench_worker.py [--single 20000] [--batches 3000] [--batch-size 100] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def bare_faust(bootstrap: str, topic: str, expected: int, group: str | None = No
     raise RuntimeError(f"bare faust agent printed no result:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
 
 
-def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None) -> tuple[float, float]:
-    """(seconds from first to last event, peak RSS MiB) of an aifm worker draining the topic."""
+def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None) -> tuple[float, float, list]:
+    """(seconds from first to last event, peak RSS MiB, [(events processed, RSS MiB) at each poll]) of an aifm worker draining the topic."""
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("aifm")), "worker", "--bootstrap-servers", bootstrap, "--topics", topic,
@@ -118,22 +119,24 @@ def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Pa
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None)
     first = None  # (events processed, wall-clock time) at the first scrape that shows progress
+    rss = []
     try:
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"aifm worker exited with status {process.returncode}")
             processed, last_processed_at = _progress(port)
+            rss.append((processed, _memory_mib(process.pid, "VmRSS")))
             if processed > 0 and first is None:
                 first = (processed, time.time())
             if processed >= expected_events:
-                peak = _peak_rss_mib(process.pid)
+                peak = _memory_mib(process.pid, "VmHWM")
                 counted_from, started = first
                 if counted_from >= expected_events:
                     raise RuntimeError("the worker finished before the first scrape: use more messages")
                 # The events done before the first scrape saw them are left out of the count,
                 # as their time is left out of the interval.
-                return (last_processed_at - started) * expected_events / (expected_events - counted_from), peak
+                return (last_processed_at - started) * expected_events / (expected_events - counted_from), peak, rss
             time.sleep(0.05 if first is None else 1.0)
         raise RuntimeError("aifm worker did not finish in time")
     finally:
@@ -154,9 +157,10 @@ def _progress(port: int) -> tuple[float, float]:
     return events, last
 
 
-def _peak_rss_mib(pid: int) -> float:
+def _memory_mib(pid: int, field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of a process, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -172,10 +176,11 @@ def _key(event: dict) -> bytes:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--single", type=int, default=20_000, help="single-event messages")
-    parser.add_argument("--batches", type=int, default=2_000, help="batch messages of 100 events")
+    parser.add_argument("--batches", type=int, default=3_000, help="batch messages")
+    parser.add_argument("--batch-size", type=int, default=100, help="events per batch message")
     parser.add_argument("--rounds", type=int, default=3, help="alternating (b), (c) runs on single events (medians reported)")
     args = parser.parse_args(argv)
-    events, _ = simulate(max(args.single, args.batches * 100 * 3 // 2) + 10, seed=5)
+    events, _ = simulate(max(args.single, args.batches * args.batch_size) + 10, seed=5)
     boundaries = write_boundaries(tempfile.mkdtemp(prefix="aifm-bench-"))
     rows = []
     with EmbeddedBroker() as broker:
@@ -189,7 +194,7 @@ def main(argv=None) -> int:
         for round_ in range(args.rounds):  # each run on a group of its own, from the start of the topic
             bs.append(bare_faust(bootstrap, "single", len(single), group=f"bare-single-{round_}"))
             progress(f"(b) {bs[-1]:.2f} s")
-            seconds, peak = aifm_worker(bootstrap, "single", len(single), boundaries, group=f"aifm-single-{round_}")
+            seconds, peak, _ = aifm_worker(bootstrap, "single", len(single), boundaries, group=f"aifm-single-{round_}")
             cs.append(seconds)
             rss.append(peak)
             progress(f"(c) {seconds:.2f} s")
@@ -198,34 +203,30 @@ def main(argv=None) -> int:
         n = len(single)
         rows.append(("single-event messages", n, n, a, b, c))
 
-        sizes = {}
-        for label, count in (("batch", args.batches), ("batch-long", args.batches * 3 // 2)):
-            batched = [
-                (_key(events[i]), json.dumps(events[i : i + 100]).encode()) for i in range(0, count * 100, 100)
-            ]
-            asyncio.run(fill(bootstrap, label, batched))
-            sizes[label] = (len(batched), len(batched) * 100, batched)
-            progress(f"{label} topic filled")
-        n_msgs, n_events, batched = sizes["batch"]
+        size = args.batch_size
+        batched = [(_key(events[i]), json.dumps(events[i : i + size]).encode()) for i in range(0, args.batches * size, size)]
+        asyncio.run(fill(bootstrap, "batch", batched))
+        progress("batch topic filled")
+        n_msgs, n_events = len(batched), len(batched) * size
         a = asyncio.run(raw_consume(bootstrap, "batch", n_msgs))
         progress(f"(a) {a:.2f} s")
         b = bare_faust(bootstrap, "batch", n_msgs)
         progress(f"(b) {b:.2f} s")
-        c, rss_batch = aifm_worker(bootstrap, "batch", n_events, boundaries)
+        c, rss_batch, rss_samples = aifm_worker(bootstrap, "batch", n_events, boundaries)
         progress(f"(c) {c:.2f} s")
-        rows.append(("batches of 100 events", n_msgs, n_events, a, b, c))
-        long_msgs, long_events, _ = sizes["batch-long"]
-        _, rss_long = aifm_worker(bootstrap, "batch-long", long_events, boundaries)
+        rows.append((f"batches of {size} events", n_msgs, n_events, a, b, c))
 
     print(f"\n{'messages':24} {'msgs':>7} {'events':>8} | {'(a) raw aiokafka':>17} {'(b) bare faust':>15} {'(c) aifm worker':>16} | {'c/b msgs':>8}")
     for label, msgs, n_events, a, b, c in rows:
         print(
             f"{label:24} {msgs:>7,} {n_events:>8,} | {msgs / a:>11,.0f} msg/s {msgs / b:>9,.0f} msg/s {n_events / c:>9,.0f} ev/s | {b / c:>8.2f}"
         )
-    print("(a) and (b) decode or count messages; (c) is in events/s (a batch message holds 100 events)")
+    print(f"(a) and (b) decode or count messages; (c) is in events/s (a batch message holds {args.batch_size} events)")
     print(f"single events: medians of {args.rounds} alternating runs of (b) and (c); c/b per round: {', '.join(f'{r:.2f}' for r in single_ratios)}")
-    print(f"\naifm worker peak RSS: {rss_single:.0f} MiB ({args.single:,} single events), {rss_batch:.0f} MiB ({sizes['batch'][1]:,} events), "
-          f"{rss_long:.0f} MiB ({sizes['batch-long'][1]:,} events, same keys)")
+    quarters = [next((processed, mib) for processed, mib in rss_samples if processed >= n_events * q / 4) for q in (1, 2, 3, 4)]
+    print(f"\naifm worker RSS while draining {n_events:,} events in batches (same keys throughout): "
+          + ", ".join(f"{mib:.0f} MiB after {processed:,.0f}" for processed, mib in quarters))
+    print(f"aifm worker peak RSS: {rss_single:.0f} MiB ({args.single:,} single events), {rss_batch:.0f} MiB ({n_events:,} events in batches)")
     return 0
 
 
