@@ -21,13 +21,20 @@ once a second, since each scrape costs the worker milliseconds of its only core
 each poll: printed at every quarter of the batch drain (same keys throughout), to show
 that memory does not grow with the number of events, and its peak.
 
-Usage: python bench/bench_worker.py [--single 20000] [--batches 3000] [--batch-size 100] [--rounds 3]
+Last, scale-out: one aifm worker, then --workers of them in one consumer group, each
+time on a fresh topic of 4 partitions that is filled with the batch messages only once
+every worker holds partitions (so the group's join is not timed; the filling is, as it
+overlaps the drain). Partitions are the unit of scale, and so are keys: all events of a
+key share a partition, so the split follows the keys' partitions, not the worker count.
+
+Usage: python bench/bench_worker.py [--single 20000] [--batches 3000] [--batch-size 100] [--rounds 3] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import json
 import subprocess
@@ -111,37 +118,86 @@ def bare_faust(bootstrap: str, topic: str, expected: int, group: str | None = No
 
 def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None) -> tuple[float, float, list]:
     """(seconds from first to last event, peak RSS MiB, [(events processed, RSS MiB) at each poll]) of an aifm worker draining the topic."""
-    port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("aifm")), "worker", "--bootstrap-servers", bootstrap, "--topics", topic,
-        "--alerts-topic", f"{topic}.alerts", "--dlq-topic", f"{topic}.dlq", "--group-id", group or f"aifm-{topic}",
-        "--metrics-port", str(port), "--boundaries", str(boundaries), "--loglevel", "warn",
+    seconds, peaks, rss, _ = aifm_workers(bootstrap, topic, expected_events, boundaries, 1, group)
+    return seconds, peaks[0], rss
+
+
+def aifm_workers(
+    bootstrap: str, topic: str, expected_events: int, boundaries: Path, n: int, group: str | None = None, fill_after_join: list | None = None
+) -> tuple[float, list[float], list, list[float]]:
+    """``n`` aifm workers in one consumer group draining the topic together.
+
+    With ``fill_after_join`` (messages), the topic is empty at start and filled once every
+    worker holds partitions, so that the group's join is not part of the measurement.
+    Returns (seconds from first to last event over all of them, peak RSS MiB of each,
+    [(events processed, RSS MiB) of the first worker at each poll], events each processed).
+    """
+    ports = [free_port() for _ in range(n)]
+    processes = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("aifm")), "worker", "--bootstrap-servers", bootstrap, "--topics", topic,
+                "--alerts-topic", f"{topic}.alerts", "--dlq-topic", f"{topic}.dlq", "--group-id", group or f"aifm-{topic}",
+                "--metrics-port", str(port), "--boundaries", str(boundaries), "--loglevel", "warn",
+            ],
+            stdout=subprocess.DEVNULL, stderr=None,
+        )
+        for port in ports
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None)
     first = None  # (events processed, wall-clock time) at the first scrape that shows progress
     rss = []
     try:
+        if fill_after_join is not None:
+            _wait_until_each_holds_partitions(ports, processes)
+            asyncio.run(fill(bootstrap, topic, fill_after_join))
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"aifm worker exited with status {process.returncode}")
-            processed, last_processed_at = _progress(port)
-            rss.append((processed, _memory_mib(process.pid, "VmRSS")))
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"aifm worker exited with status {process.returncode}")
+            progress_by_worker = [_progress(port) for port in ports]
+            processed = sum(count for count, _ in progress_by_worker)
+            rss.append((progress_by_worker[0][0], _memory_mib(processes[0].pid, "VmRSS")))
             if processed > 0 and first is None:
                 first = (processed, time.time())
             if processed >= expected_events:
-                peak = _memory_mib(process.pid, "VmHWM")
+                peaks = [_memory_mib(process.pid, "VmHWM") for process in processes]
                 counted_from, started = first
                 if counted_from >= expected_events:
-                    raise RuntimeError("the worker finished before the first scrape: use more messages")
+                    raise RuntimeError("the workers finished before the first scrape: use more messages")
                 # The events done before the first scrape saw them are left out of the count,
                 # as their time is left out of the interval.
-                return (last_processed_at - started) * expected_events / (expected_events - counted_from), peak, rss
+                last_processed_at = max(at for count, at in progress_by_worker if count)
+                seconds = (last_processed_at - started) * expected_events / (expected_events - counted_from)
+                return seconds, peaks, rss, [count for count, _ in progress_by_worker]
             time.sleep(0.05 if first is None else 1.0)
-        raise RuntimeError("aifm worker did not finish in time")
+        raise RuntimeError("aifm workers did not finish in time")
     finally:
-        process.terminate()
-        process.wait(15)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(15)
+
+
+def _wait_until_each_holds_partitions(ports: list[int], processes: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            raise RuntimeError("an aifm worker exited before the group settled")
+        held = [_gauge(port, "aifm_assigned_partitions") for port in ports]
+        if all(count >= 1 for count in held):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the workers did not all get partitions within 120 s")
+
+
+def _gauge(port: int, name: str) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            lines = response.read().decode().splitlines()
+    except OSError:
+        return 0.0
+    return next((float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + " ")), 0.0)
 
 
 def _progress(port: int) -> tuple[float, float]:
@@ -179,6 +235,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=3_000, help="batch messages")
     parser.add_argument("--batch-size", type=int, default=100, help="events per batch message")
     parser.add_argument("--rounds", type=int, default=3, help="alternating (b), (c) runs on single events (medians reported)")
+    parser.add_argument("--workers", type=int, default=2, help="aifm workers in one group for the scale-out run on batches (below 2: skip it)")
     args = parser.parse_args(argv)
     events, _ = simulate(max(args.single, args.batches * args.batch_size) + 10, seed=5)
     boundaries = write_boundaries(tempfile.mkdtemp(prefix="aifm-bench-"))
@@ -215,6 +272,16 @@ def main(argv=None) -> int:
         c, rss_batch, rss_samples = aifm_worker(bootstrap, "batch", n_events, boundaries)
         progress(f"(c) {c:.2f} s")
         rows.append((f"batches of {size} events", n_msgs, n_events, a, b, c))
+        # Scale-out, each run on a fresh topic filled once the group has settled: one worker, then
+        # --workers with the messages keyed as above, then keyed by message number (spread evenly).
+        spread = [(str(number).encode(), value) for number, (_, value) in enumerate(batched)]
+        scale_out = []  # (label, seconds, events per worker)
+        runs = (("1 worker", 1, batched), (f"{args.workers} workers", args.workers, batched), (f"{args.workers} workers, keys spread", args.workers, spread))
+        for label, workers, messages in runs if args.workers > 1 else ():
+            topic = f"scale-{len(scale_out)}"
+            seconds, _, _, split = aifm_workers(bootstrap, topic, n_events, boundaries, workers, fill_after_join=messages)
+            scale_out.append((label, seconds, split))
+            progress(f"(c) {label}: {seconds:.2f} s")
 
     print(f"\n{'messages':24} {'msgs':>7} {'events':>8} | {'(a) raw aiokafka':>17} {'(b) bare faust':>15} {'(c) aifm worker':>16} | {'c/b msgs':>8}")
     for label, msgs, n_events, a, b, c in rows:
@@ -223,6 +290,12 @@ def main(argv=None) -> int:
         )
     print(f"(a) and (b) decode or count messages; (c) is in events/s (a batch message holds {args.batch_size} events)")
     print(f"single events: medians of {args.rounds} alternating runs of (b) and (c); c/b per round: {', '.join(f'{r:.2f}' for r in single_ratios)}")
+    if scale_out:
+        one = scale_out[0][1]
+        print(f"\nscale-out on batches (topics of 4 partitions, filled once the group had settled; this machine has {os.cpu_count()} CPUs):")
+        for label, seconds, split in scale_out:
+            print(f"  {label:28} {n_events / seconds:>9,.0f} events/s  {one / seconds:.2f}x one worker  "
+                  f"(events per worker: {', '.join(f'{count:,.0f}' for count in split)})")
     quarters = [next((processed, mib) for processed, mib in rss_samples if processed >= n_events * q / 4) for q in (1, 2, 3, 4)]
     print(f"\naifm worker RSS while draining {n_events:,} events in batches (same keys throughout): "
           + ", ".join(f"{mib:.0f} MiB after {processed:,.0f}" for processed, mib in quarters))
