@@ -191,23 +191,22 @@ def _wait_until_each_holds_partitions(ports: list[int], processes: list[subproce
     raise RuntimeError("the workers did not all get partitions within 120 s")
 
 
-def _gauge(port: int, name: str) -> float:
+def _scrape(port: int) -> list[str]:
+    """The lines of a worker's /metrics (none while it does not answer)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            lines = response.read().decode().splitlines()
+            return response.read().decode().splitlines()
     except OSError:
-        return 0.0
-    return next((float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + " ")), 0.0)
+        return []
+
+
+def _gauge(port: int, name: str) -> float:
+    return next((float(line.rsplit(" ", 1)[1]) for line in _scrape(port) if line.startswith(name + " ")), 0.0)
 
 
 def _progress(port: int) -> tuple[float, float]:
     """(events processed, wall-clock time the last record was processed) from the worker's /metrics."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0, 0.0
-    lines = text.splitlines()
+    lines = _scrape(port)
     events = sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("aifm_events_total{"))
     last = next((float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("aifm_last_processed_timestamp_seconds ")), 0.0)
     return events, last
