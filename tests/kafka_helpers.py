@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from monitor.worker.broker import free_port
 from monitor.worker.kafka import log_end_offsets
+from monitor.worker.settings import _OPTIONS as WORKER_OPTIONS  # setting -> (flag, environment variable, ...)
 
 AIFM = str(Path(sys.executable).with_name("aifm"))
 FAUST = str(Path(sys.executable).with_name("faust"))
@@ -42,15 +43,15 @@ class WorkerProcess:
         self.metrics_port = free_port()
         self.log_path = log_dir / f"{label}-{uuid.uuid4().hex[:6]}.log"
         settings = {
-            "BOOTSTRAP_SERVERS": bootstrap, "TOPICS": names.events, "ALERTS_TOPIC": names.alerts, "DLQ_TOPIC": names.dlq,
-            "GROUP_ID": names.group, "METRICS_PORT": str(self.metrics_port), "SNAPSHOT_SECONDS": "1",
+            "bootstrap_servers": bootstrap, "topics": names.events, "alerts_topic": names.alerts, "dlq_topic": names.dlq,
+            "group_id": names.group, "metrics_port": str(self.metrics_port), "snapshot_seconds": "1",
         }
         self.env = {**os.environ, **(extra_env or {})}
         if via_faust:
             self.args = [FAUST, "-A", "monitor.app", "worker", "-l", "info", "--without-web"]
-            self.env.update({f"AIFM_{name}": value for name, value in settings.items()})
+            self.env.update({WORKER_OPTIONS[name][1]: value for name, value in settings.items()})
         else:
-            self.args = [AIFM, "worker", *(arg for name, value in settings.items() for arg in ("--" + name.lower().replace("_", "-"), value))]
+            self.args = [AIFM, "worker", *(arg for name, value in settings.items() for arg in (WORKER_OPTIONS[name][0], value))]
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:

@@ -71,9 +71,9 @@ class WorkerSettings:
             raise SettingsError("topics: the alerts and dead-letter topics cannot also be source topics")
         if not re.match(r"^[A-Za-z0-9._-]+$", self.group_id):
             raise SettingsError(f"group id: letters, digits, '.', '_' and '-' only, got {self.group_id!r}")
-        for source in self.topics:
-            if len(self.state_topic(source)) > 249:
-                raise SettingsError(f"state topic {self.state_topic(source)!r}: over Kafka's 249 characters; shorten the group id or the topic name")
+        for state_topic in map(self.state_topic, self.topics):
+            if len(state_topic) > 249:
+                raise SettingsError(f"state topic {state_topic!r}: over Kafka's 249 characters; shorten the group id or the topic name")
         if not 1 <= self.partitions <= 1024:
             raise SettingsError(f"partitions: must lie in [1, 1024], got {self.partitions}")
         if not 0 <= self.metrics_port <= 65535:
