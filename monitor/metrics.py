@@ -52,8 +52,8 @@ class Metrics:
         # Bounded label sets start at 0, so rate() and increase() see the first event too.
         self.events = Tally(dict.fromkeys(KINDS, 0))  # kind
         self.rejected = Tally(dict.fromkeys(REJECT_REASONS, 0))  # reason
-        self.signal_events = Tally()  # (signal, model, agent, tool)
-        self.signal_flagged = Tally()
+        # (model, agent, tool) -> signal -> [events, flagged]: one lookup per signal and event
+        self.signal_counts: dict[tuple[str, str, str], dict[str, list[int]]] = {}
         self.findings = Tally()  # (signal, alert, severity, model, agent, tool)
         self.last_finding_at: dict[tuple, float] = {}  # same labels -> wall-clock time of the latest
         self.version_changes = Tally()  # (model, model_version)
@@ -87,24 +87,27 @@ class Metrics:
 
     # -- per event ----------------------------------------------------------------------
 
-    def observe_event(self, event: Event, signals: dict, labels: dict[str, str]) -> None:
-        """Count one accepted event and the signals it produced. ``labels``: its capped model/agent/tool."""
+    def observe_event(self, event: Event, signals: dict, labels: tuple[str, str, str]) -> None:
+        """Count one accepted event and the signals it produced. ``labels``: its capped (model, agent, tool), "" where absent."""
         self.events[event.kind] += 1
-        model = labels.get("model", "")
-        agent = labels.get("agent", "")
-        tool = labels.get("tool", "")
-        signal_events, signal_flagged = self.signal_events, self.signal_flagged
+        by_signal = self.signal_counts.get(labels)
+        if by_signal is None:
+            by_signal = self.signal_counts[labels] = {}
+        # Tallied under every label; the labels that apply to the signal are kept at scrape time.
         for signal, value in signals.items():
             flag = value.get("flag")
             if flag is None:
                 continue
-            # Tallied under every label; the labels that apply to the signal are kept at scrape time.
-            series = (signal, model, agent, tool)
-            signal_events[series] += 1
+            counts = by_signal.get(signal)
+            if counts is None:
+                counts = by_signal[signal] = [0, 0]
+            counts[0] += 1
             if flag:
-                signal_flagged[series] += 1
-            if signal == "tool_scope" and value["blocked"]:
-                self.blocked_tool_calls[(agent, tool)] += 1
+                counts[1] += 1
+        model, agent, tool = labels
+        scope = signals.get("tool_scope")
+        if scope is not None and scope["blocked"]:
+            self.blocked_tool_calls[(agent, tool)] += 1
         latency = signals.get("latency")
         if latency is not None:
             buckets = self.model_latency.get(model)
@@ -182,7 +185,7 @@ class _Buckets:
 
     def cumulative(self) -> list[tuple[str, int]]:
         running, buckets = 0, []
-        for bound, count in zip((*self.bounds, float("inf")), self.counts):
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
         return buckets
@@ -210,14 +213,13 @@ class _EventCounters:
 
     def collect(self):
         metrics = self.metrics
-        signal_events = _by_signal_labels(metrics.signal_events)
+        signal_events, signal_flagged = (_by_signal_labels(tally) for tally in _signal_tallies(metrics.signal_counts))
         for attribute, name, help_text, labels in self._FAMILIES:
             family = CounterMetricFamily(name, help_text, labels=labels)
             if attribute == "signal_events":
                 items = signal_events.items()
             elif attribute == "signal_flagged":
-                flagged = _by_signal_labels(metrics.signal_flagged)
-                items = ((series, flagged.get(series, 0)) for series in signal_events)
+                items = ((series, signal_flagged.get(series, 0)) for series in signal_events)
             elif attribute == "blocked_tool_calls":
                 items = {**_expected_blocked(signal_events), **metrics.blocked_tool_calls}.items()
             elif attribute == "findings":
@@ -301,8 +303,19 @@ def _expected_findings(signal_events: Tally, severities: dict) -> dict:
     for (signal, _detector), (alert, severity) in severities.items():
         keep = [label in FINDING_KEYS[signal] for label in KEY_LABELS]
         for key in keys_by_signal.get(_EXPECTED_FROM.get(signal, signal), ()):
-            expected[(signal, alert, severity, *(value if kept else "" for value, kept in zip(key, keep)))] = 0
+            expected[(signal, alert, severity, *(value if kept else "" for value, kept in zip(key, keep, strict=True)))] = 0
     return expected
+
+
+def _signal_tallies(signal_counts: dict) -> tuple[Tally, Tally]:
+    """Events and flagged events per (signal, model, agent, tool), from the per-label counts."""
+    events: Tally = Tally()
+    flagged: Tally = Tally()
+    for (model, agent, tool), by_signal in list(signal_counts.items()):
+        for signal, (seen, flags) in list(by_signal.items()):
+            events[(signal, model, agent, tool)] = seen
+            flagged[(signal, model, agent, tool)] = flags
+    return events, flagged
 
 
 def _by_signal_labels(tally: Tally) -> Tally:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Iterator
 
 import msgspec
@@ -51,6 +50,9 @@ _SUMMARIES = {
     ("embedding_drift", "prompt_centroid"): "Prompts to this model moved away from the reference centroid of their embeddings.",
 }
 
+
+#: Distinct (model, agent, tool) name triples whose metric labels are remembered.
+_LABEL_CACHE_SIZE = 4096
 
 #: The pipeline's attributes that change with events: what a snapshot holds.
 _SNAPSHOT_FIELDS = (
@@ -134,10 +136,11 @@ class EventResult(msgspec.Struct, gc=False):
     findings: list[Finding]
 
 
-@dataclass
-class RecordResult:
-    results: list[EventResult] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
+class RecordResult(msgspec.Struct):
+    """What one record produced: a result per accepted event, and its rejects."""
+
+    results: list[EventResult] = msgspec.field(default_factory=list)
+    rejects: list[Reject] = msgspec.field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
@@ -184,6 +187,7 @@ class Pipeline:
         self.kill_switch = KillSwitchState(grace_seconds=signals["kill_switch"].options["grace_seconds"])
         self._keyed: dict[tuple, _KeyStreams] = {}
         self._by_raw_name: dict[tuple, _KeyStreams] = {}
+        self._labels_by_raw: dict[tuple, tuple[str, str, str]] = {}
         self._versions: dict[str, str] = {}
         self._last_alerted: dict[tuple, float] = {}
         self.clock = 0.0
@@ -257,6 +261,7 @@ class Pipeline:
         for name, value in snapshot["state"].items():
             setattr(self, name, value)
         self._by_raw_name = {}
+        self._labels_by_raw = {}
         return True
 
     @property
@@ -267,14 +272,17 @@ class Pipeline:
         """The model version last seen serving, per model."""
         return dict(self._versions)
 
-    def labels_of(self, event: Event) -> dict[str, str]:
-        """The capped model / agent / tool labels of an event (for metrics)."""
-        labels = {}
-        if event.model is not None:
-            labels["model"] = self.keys.value("model", event.model)
-        labels["agent"] = self.keys.value("agent", event.agent)
-        if event.tool is not None:
-            labels["tool"] = self.keys.value("tool", event.tool)
+    def metric_labels(self, event: Event) -> tuple[str, str, str]:
+        """The capped (model, agent, tool) labels of an event for metrics; "" where the event has none."""
+        raw = (event.model, event.agent, event.tool)
+        labels = self._labels_by_raw.get(raw)
+        if labels is not None:
+            return labels
+        value = self.keys.value
+        labels = ("" if raw[0] is None else value("model", raw[0]), value("agent", raw[1]), "" if raw[2] is None else value("tool", raw[2]))
+        # Names folded into "other" are not cached, and the cache is capped: both keep it bounded.
+        if OTHER not in labels and len(self._labels_by_raw) < _LABEL_CACHE_SIZE:
+            self._labels_by_raw[raw] = labels
         return labels
 
     def streams(self) -> Iterator[tuple[str, str, dict[str, str], object, int]]:

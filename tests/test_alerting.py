@@ -162,7 +162,7 @@ def test_findings_counters_exist_at_zero_for_every_alert_of_every_key_seen_befor
     for i in range(50):
         result = pipeline.process_record(_json(model_call(i)))
         for event_result in result.results:
-            metrics.observe_event(event_result.event, event_result.signals, pipeline.labels_of(event_result.event))
+            metrics.observe_event(event_result.event, event_result.signals, pipeline.metric_labels(event_result.event))
     text = generate_latest(metrics.registry).decode()
     assert 'aifm_findings_total{agent="",alert="AIFMRefusalRateHigh",model="gpt-4o",severity="warning",signal="refusal",tool=""} 0.0' in text
     assert 'aifm_findings_total{agent="support-bot",alert="AIFMKillSwitchEngaged",model="",severity="warning",signal="kill_switch",tool=""} 0.0' in text

@@ -147,12 +147,16 @@ def test_findings_never_carry_prompt_or_response_text(pipeline):
 
 def test_key_cap_folds_a_flood_of_model_names_into_other(thresholds):
     pipeline = Pipeline(thresholds, Boundaries())
+    labels = set()
     for i in range(5000):
-        pipeline.process_record(encode(model_call(i, model=f"model-{i}")))
+        for result in pipeline.process_record(encode(model_call(i, model=f"model-{i}"))).results:
+            labels.add(pipeline.metric_labels(result.event))
     models = {key["model"] for _, _, key, _, _ in pipeline.streams() if "model" in key}
     assert len(models) == thresholds.max_values_per_label + 1
     assert "other" in models
+    assert {model for model, _, _ in labels} == models
     assert len(pipeline._by_raw_name) <= 2 * thresholds.max_values_per_label + 2
+    assert len(pipeline._labels_by_raw) <= thresholds.max_values_per_label
 
 
 def test_process_record_counts_rejects_and_keeps_good_events(pipeline):

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import struct
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+import msgspec
 
 from monitor.findings import encode_finding
 from monitor.metrics import Metrics
@@ -28,12 +29,11 @@ log = logging.getLogger("aifm.worker")
 _OFFSET = struct.Struct(">q")
 
 
-@dataclass
-class Output:
+class Output(msgspec.Struct):
     """What one record produced: findings to publish and dead letters to keep."""
 
-    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key = alert_id, value = finding JSON)
-    dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = field(default_factory=list)  # (value, headers)
+    alerts: list[tuple[bytes, bytes]] = msgspec.field(default_factory=list)  # (key = alert_id, value = finding JSON)
+    dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = msgspec.field(default_factory=list)  # (value, headers)
     skipped: bool = False
 
 
@@ -138,7 +138,7 @@ class StreamProcessor:
         metrics = self.metrics
         for item in result.results:
             if metrics is not None:
-                metrics.observe_event(item.event, item.signals, pipeline.labels_of(item.event))
+                metrics.observe_event(item.event, item.signals, pipeline.metric_labels(item.event))
             for finding in item.findings:
                 output.alerts.append((finding.alert_id.encode(), encode_finding(finding)))
                 if metrics is not None:
