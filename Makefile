@@ -53,6 +53,7 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_refusal.py
 	$(PY) bench/bench_replay.py
 	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_instructions.py
 	$(PY) bench/bench_worker.py
 	$(PY) bench/bench_tune.py
 	$(PY) bench/bench_embedding_drift.py

@@ -1,0 +1,169 @@
+"""The worker's cost per event in CPU instructions: a yardstick this noisy machine cannot move.
+
+Wall and CPU time of the same loop move by 30-40% between runs here, so a gain under
+about 20% cannot be shown in seconds. Instructions can: under valgrind's callgrind, the
+same code on the same input executes the same instructions (within ~0.3%) whatever
+else the machine is doing. This script runs one child process under callgrind; the
+child feeds the same simulated events through each stage of the worker's per-record
+path in turn, and calls ``os.getppid()`` before and after each stage; callgrind dumps
+its counters before every such call (``--dump-before``), so every other dump holds
+exactly one stage and the rest hold the setup between stages. Every stage
+starts from the same detector state (a pipeline restored from one warmed snapshot).
+
+  json.loads               the floor: what parsing the record costs any Python consumer
+  decode_record            our decoding and validation into events
+  Pipeline.process         signals and detectors, on events decoded beforehand
+  StreamProcessor.handle   all of it, as the worker calls it per Kafka record
+                           (decode, signals, detectors, metrics, findings, dead letters)
+
+for single-event messages and for batch messages of 100 events, and the same stages
+natively (no valgrind) once, so instructions can be read as microseconds on this CPU.
+Seconds still decide throughput; this table decides whether a change made the code
+cheaper. Needs valgrind (Debian package ``valgrind``); a run takes about a minute.
+
+Usage: python bench/bench_instructions.py [--events 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STAGES = ("json.loads", "decode_record", "Pipeline.process", "StreamProcessor.handle")
+SHAPES = ("single-event messages", "batches of 100")
+WARM_EVENTS = 3000
+
+
+def _child(events: int, timings_path: str | None) -> None:
+    """Run every stage on both message shapes, a marker call between stages."""
+    from prometheus_client import CollectorRegistry
+
+    from monitor.events import decode_record
+    from monitor.metrics import Metrics
+    from monitor.pipeline import Pipeline
+    from monitor.replay.simulate import simulate, write_boundaries
+    from monitor.signals.tool_scope import load_boundaries
+    from monitor.thresholds import load_thresholds
+    from monitor.worker.processor import StreamProcessor
+
+    thresholds = load_thresholds()
+    boundaries = load_boundaries(write_boundaries(tempfile.mkdtemp(prefix="aifm-bench-")))
+    raw, _ = simulate(WARM_EVENTS + events + 10, seed=5)
+    warm = StreamProcessor(thresholds, boundaries, Metrics(CollectorRegistry()))
+    for offset, start in enumerate(range(0, WARM_EVENTS, 100)):
+        warm.handle("bench", 0, offset, json.dumps(raw[start : start + 100]).encode())
+    [(_, _, snapshot)] = warm.snapshots()
+    measured = raw[WARM_EVENTS : WARM_EVENTS + events]
+    shapes = {
+        SHAPES[0]: [json.dumps(event).encode() for event in measured],
+        SHAPES[1]: [json.dumps(measured[i : i + 100]).encode() for i in range(0, len(measured), 100)],
+    }
+    timings: dict[str, float] = {}
+
+    def stage(name: str, run) -> None:
+        os.getppid()  # callgrind dumps what ran since the previous marker: setup
+        started = time.process_time()
+        run()
+        timings[name] = time.process_time() - started
+        os.getppid()  # ... and here, the stage alone
+
+    def measure(shape: str, records: list[bytes]) -> None:
+        decoded = [decode_record(record)[0] for record in records]
+        pipeline = Pipeline(thresholds, boundaries)
+        pipeline.restore(snapshot[8:])
+        processor = StreamProcessor(thresholds, boundaries, Metrics(CollectorRegistry()))
+        processor.assign("bench", 0, snapshot)
+
+        def parse() -> None:
+            for record in records:
+                json.loads(record)
+
+        def decode() -> None:
+            for record in records:
+                decode_record(record)
+
+        def process() -> None:
+            for batch in decoded:
+                for event in batch:
+                    pipeline.process(event)
+
+        def handle() -> None:
+            for offset, record in enumerate(records, WARM_EVENTS // 100):
+                processor.handle("bench", 0, offset, record)
+
+        for name, run in zip(STAGES, (parse, decode, process, handle), strict=True):
+            stage(f"{shape}|{name}", run)
+
+    for shape, records in shapes.items():
+        measure(shape, records)
+    if timings_path:
+        Path(timings_path).write_text(json.dumps(timings))
+
+
+def _dump_totals(directory: Path) -> list[int]:
+    """Instructions of each --dump-before dump, in order (dump k holds what ran between markers k-1 and k)."""
+    totals = []
+    for number in range(1, 10_000):
+        path = directory / f"cg.out.{number}"
+        if not path.exists():
+            break
+        for line in path.read_text().splitlines():
+            if line.startswith("totals:"):
+                totals.append(int(line.split()[1]))
+                break
+    return totals
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000, help="events per shape (a multiple of 100)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--timings", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    events = args.events // 100 * 100
+    if args.child:
+        _child(events, args.timings)
+        return 0
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        print("valgrind not found: apt-get install -y valgrind", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="aifm-instructions-"))
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # same hashes, same dict layouts, same instructions
+    me = [sys.executable, os.path.abspath(__file__), "--child", "--events", str(events)]
+    subprocess.run(me + ["--timings", str(work / "native.json")], check=True, env=env)
+    subprocess.run(
+        [valgrind, "--tool=callgrind", "--dump-before=os_getppid*", f"--callgrind-out-file={work / 'cg.out'}", *me],
+        check=True, env=env, stderr=subprocess.DEVNULL,
+    )
+    totals = _dump_totals(work)
+    expected = 2 * len(SHAPES) * len(STAGES)  # setup before each stage, then the stage
+    if len(totals) != expected:
+        print(f"expected {expected} callgrind dumps, found {len(totals)} in {work}", file=sys.stderr)
+        return 1
+    native = json.loads((work / "native.json").read_text())
+    shutil.rmtree(work)
+
+    print(f"{events:,} simulated events (seed 5) after {WARM_EVENTS:,} of warm-up; instructions counted by callgrind\n")
+    print(f"{'stage':26} {'instructions/event':>19} {'x json.loads':>13} {'native us/event':>16}")
+    per_stage = iter(totals[1::2])
+    for shape in SHAPES:
+        print(shape)
+        floor = None
+        for stage in STAGES:
+            per_event = next(per_stage) / events
+            floor = floor or per_event
+            seconds = native[f"{shape}|{stage}"]
+            print(f"  {stage:24} {per_event:>19,.0f} {per_event / floor:>13.1f} {seconds / events * 1e6:>16.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
