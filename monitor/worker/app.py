@@ -34,6 +34,11 @@ log = logging.getLogger("aifm.worker")
 #: Offsets are committed by our checkpoints, not on faust's own schedule.
 _NEVER = 10**9
 
+#: The agent takes up to this many records at a time (fewer when no more arrive within
+#: TAKE_WITHIN_SECONDS, which is then the most a record waits to be processed).
+TAKE_RECORDS = 100
+TAKE_WITHIN_SECONDS = 0.1
+
 
 class _CommitTimer(Sensor):
     """faust sensor timing offset commits for aifm_commit_latency_seconds."""
@@ -150,17 +155,25 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     dead_letters = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
     processor = app.processor
 
+    async def publish(message, output) -> None:
+        for key, value in output.alerts:
+            await alerts.send(key=key, value=value)
+        for value, headers in output.dead_letters:
+            await dead_letters.send(key=message.key, value=value, headers=_headers(message.headers) + headers)
+
     @app.agent(sources, name="aifm.monitor")
     async def monitor(stream):
-        async for event in stream.events():
-            message = event.message
-            if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
-                continue  # the partition was revoked meanwhile: its new owner processes the record
-            output = processor.handle(message.topic, message.partition, message.offset, message.value)
-            for key, value in output.alerts:
-                await alerts.send(key=key, value=value)
-            for value, headers in output.dead_letters:
-                await dead_letters.send(key=message.key, value=value, headers=_headers(message.headers) + headers)
+        # Records are taken in groups and each group is processed in one go: the pipeline
+        # then runs with warm caches instead of between faust's own steps. faust acks
+        # (and our checkpoints commit) a group's offsets only once the whole group is processed.
+        async for events in stream.take_events(TAKE_RECORDS, within=TAKE_WITHIN_SECONDS):
+            for event in events:
+                message = event.message
+                if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
+                    continue  # the partition was revoked meanwhile: its new owner processes the record
+                output = processor.handle(message.topic, message.partition, message.offset, message.value)
+                if output.alerts or output.dead_letters:
+                    await publish(message, output)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: MonitorApp, assigned, **kwargs) -> None:
