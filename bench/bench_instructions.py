@@ -128,6 +128,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     events = args.events // 100 * 100
+    if events < 100:
+        parser.error("--events must be at least 100")
     if args.child:
         _child(events, args.timings)
         return 0
