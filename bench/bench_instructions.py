@@ -42,7 +42,7 @@ WARM_EVENTS = 3000
 
 
 def _child(events: int, timings_path: str | None) -> None:
-    """Run every stage on both message shapes, a marker call between stages."""
+    """Run every stage on both message shapes, with a marker call before and after each."""
     from prometheus_client import CollectorRegistry
 
     from monitor.events import decode_record
@@ -77,7 +77,7 @@ def _child(events: int, timings_path: str | None) -> None:
     def measure(shape: str, records: list[bytes]) -> None:
         decoded = [decode_record(record)[0] for record in records]
         pipeline = Pipeline(thresholds, boundaries)
-        pipeline.restore(snapshot[8:])
+        pipeline.restore(snapshot[8:])  # past the processor's 8-byte next-offset header
         processor = StreamProcessor(thresholds, boundaries, Metrics(CollectorRegistry()))
         processor.assign("bench", 0, snapshot)
 
