@@ -213,7 +213,7 @@ class _EventCounters:
 
     def collect(self):
         metrics = self.metrics
-        signal_events, signal_flagged = (_by_signal_labels(tally) for tally in _signal_tallies(metrics.signal_counts))
+        signal_events, signal_flagged = _signal_series(metrics.signal_counts)
         for attribute, name, help_text, labels in self._FAMILIES:
             family = CounterMetricFamily(name, help_text, labels=labels)
             if attribute == "signal_events":
@@ -307,25 +307,18 @@ def _expected_findings(signal_events: Tally, severities: dict) -> dict:
     return expected
 
 
-def _signal_tallies(signal_counts: dict) -> tuple[Tally, Tally]:
-    """Events and flagged events per (signal, model, agent, tool), from the per-label counts."""
+def _signal_series(signal_counts: dict) -> tuple[Tally, Tally]:
+    """Events and flagged events per signal series: the per-label counts folded onto the labels that identify each signal's stream."""
     events: Tally = Tally()
     flagged: Tally = Tally()
     for (model, agent, tool), by_signal in list(signal_counts.items()):
         for signal, (seen, flags) in list(by_signal.items()):
-            events[(signal, model, agent, tool)] = seen
-            flagged[(signal, model, agent, tool)] = flags
+            if signal == "feedback":
+                key = (model, "" if model else agent, "")
+            else:
+                kept = SERIES_LABELS.get(signal, ("agent",))
+                key = (model if "model" in kept else "", agent if "agent" in kept else "", tool if "tool" in kept else "")
+            series = (signal, *key)
+            events[series] += seen
+            flagged[series] += flags
     return events, flagged
-
-
-def _by_signal_labels(tally: Tally) -> Tally:
-    """Fold (signal, model, agent, tool) tallies onto the labels that identify each signal's stream."""
-    folded: Tally = Tally()
-    for (signal, model, agent, tool), count in list(tally.items()):
-        if signal == "feedback":
-            key = (model, "" if model else agent, "")
-        else:
-            kept = SERIES_LABELS.get(signal, ("agent",))
-            key = (model if "model" in kept else "", agent if "agent" in kept else "", tool if "tool" in kept else "")
-        folded[(signal, *key)] += count
-    return folded
