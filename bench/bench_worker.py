@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
-import json
 import subprocess
 import sys
 import tempfile
