@@ -45,6 +45,12 @@ def test_context_support_counts_numbers_and_ignores_short_words():
     assert context_support("It costs 30 dollars", ["It costs 45 dollars"]) == 0.6667
 
 
+def test_context_support_reads_non_ascii_text_as_it_reads_ascii():
+    # ASCII text has its punctuation replaced another (faster) way than other text: both must agree.
+    assert context_support("Délivery costs 30 dollars, (per order).", ["Délivery: 45 dollars per order!"]) == 0.6
+    assert context_support("Delivery costs 30 dollars, (per order).", ["Delivery: 45 dollars per order!"]) == 0.6
+
+
 @pytest.mark.parametrize(
     ("status", "result", "expected"),
     [

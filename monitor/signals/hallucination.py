@@ -24,7 +24,11 @@ import string
 from functools import lru_cache
 
 _STEM_CHARS = 6
-_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation if c not in "'-"})
+_SPLIT_AT = "".join(c for c in string.punctuation if c not in "'-")
+_PUNCTUATION = str.maketrans(_SPLIT_AT, " " * len(_SPLIT_AT))
+# The same for ASCII text as bytes: bytes.translate is one loop in C, where str.translate
+# looks up each distinct character in a dict, and misses (every letter) cost an exception.
+_PUNCTUATION_ASCII = bytes.maketrans(_SPLIT_AT.encode(), b" " * len(_SPLIT_AT))
 _STOPWORDS = frozenset(
     "that this with from have were what when where which while will would there their them they then than "
     "these those been being into your yours about also some more most such only very just over under each "
@@ -37,11 +41,12 @@ OUTPUT_SCAN_CHARS = 3000
 
 def _content_stems(text: str) -> frozenset[str]:
     """Words of 4+ characters and numbers, cut to their first 6 characters (a crude stem)."""
-    return frozenset(
-        word[:_STEM_CHARS]
-        for word in text.lower().translate(_PUNCTUATION).split()
-        if (len(word) > 3 or word.isdigit()) and word not in _STOPWORDS
-    )
+    text = text.lower()
+    if text.isascii():
+        text = text.encode("ascii").translate(_PUNCTUATION_ASCII).decode("ascii")
+    else:
+        text = text.translate(_PUNCTUATION)
+    return frozenset([word[:_STEM_CHARS] for word in text.split() if (len(word) > 3 or word.isdigit()) and word not in _STOPWORDS])
 
 
 # Retrieval returns the same passages again and again: their stems are worth caching.

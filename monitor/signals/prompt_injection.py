@@ -35,6 +35,10 @@ _RULE_WORDS = frozenset(
     "instruction instructions prompt prompts rules guidelines directives guardrails policy policies constraints context message messages".split()
 )
 _WORD = re.compile(r"[a-z]+")
+# For ASCII text the same words come from bytes.translate (every byte but a-z to a space)
+# and a split, at a third of what findall costs.
+_NON_LETTERS = bytes(byte for byte in range(256) if not 97 <= byte <= 122)
+_NON_LETTERS_TO_SPACE = bytes.maketrans(_NON_LETTERS, b" " * len(_NON_LETTERS))
 
 
 def _words(*words: str) -> frozenset[str]:
@@ -147,7 +151,7 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
     for text in texts:
         text = text[:MAX_CHARS]
         lowered = text.lower()
-        words = set(_WORD.findall(lowered))
+        words = _words_of(lowered)
         if words.isdisjoint(_FIRST_WORDS) and not any(part in lowered for part in _FIRST_PARTS):
             continue
         for name, weight, gates, pattern in _CUES:
@@ -157,6 +161,13 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
                 found.append(name)
                 keep *= 1.0 - weight
     return round(1.0 - keep, 4), found
+
+
+def _words_of(lowered: str) -> set[str]:
+    """The runs of letters a-z in a lower-cased text."""
+    if lowered.isascii():
+        return set(lowered.encode("ascii").translate(_NON_LETTERS_TO_SPACE).decode("ascii").split())
+    return set(_WORD.findall(lowered))
 
 
 def _passes(gate, words: set[str], lowered: str) -> bool:
