@@ -18,6 +18,9 @@ starts from the same detector state (a pipeline restored from one warmed snapsho
 
 for single-event messages and for batch messages of 100 events, and the same stages
 natively (no valgrind) once, so instructions can be read as microseconds on this CPU.
+Then ``Pipeline.process`` once more per class of event (model call with or without an
+embedding or retrieved context, tool call with or without a result, ...): where the
+pipeline's instructions go.
 Seconds still decide throughput; this table decides whether a change made the code
 cheaper. Needs valgrind (Debian package ``valgrind``); a run takes about a minute.
 
@@ -45,6 +48,7 @@ def _child(events: int, timings_path: str | None) -> None:
     """Run every stage on both message shapes, with a marker call before and after each."""
     from prometheus_client import CollectorRegistry
 
+    from bench_pipeline import event_class  # bench/ is on the path: it holds this script
     from monitor.events import decode_record
     from monitor.metrics import Metrics
     from monitor.pipeline import Pipeline
@@ -103,8 +107,23 @@ def _child(events: int, timings_path: str | None) -> None:
 
     for shape, records in shapes.items():
         measure(shape, records)
+
+    by_class: dict[str, list] = {}
+    for record in shapes[SHAPES[0]]:
+        [event], _ = decode_record(record)
+        by_class.setdefault(event_class(event), []).append(event)
+    classes = sorted(by_class.items(), key=lambda item: -len(item[1]))
+    for name, events_of_class in classes:
+        pipeline = Pipeline(thresholds, boundaries)
+        pipeline.restore(snapshot[8:])
+
+        def process_class(pipeline=pipeline, events_of_class=events_of_class) -> None:
+            for event in events_of_class:
+                pipeline.process(event)
+
+        stage(f"class|{name}", process_class)
     if timings_path:
-        Path(timings_path).write_text(json.dumps(timings))
+        Path(timings_path).write_text(json.dumps({"timings": timings, "classes": [(name, len(events)) for name, events in classes]}))
 
 
 def _dump_totals(directory: Path) -> list[int]:
@@ -146,11 +165,12 @@ def main(argv=None) -> int:
         check=True, env=env, stderr=subprocess.DEVNULL,
     )
     totals = _dump_totals(work)
-    expected = 2 * len(SHAPES) * len(STAGES)  # setup before each stage, then the stage
+    measured = json.loads((work / "native.json").read_text())
+    native, classes = measured["timings"], measured["classes"]
+    expected = 2 * (len(SHAPES) * len(STAGES) + len(classes))  # setup before each stage, then the stage
     if len(totals) != expected:
         print(f"expected {expected} callgrind dumps, found {len(totals)} in {work}", file=sys.stderr)
         return 1
-    native = json.loads((work / "native.json").read_text())
     shutil.rmtree(work)
 
     print(f"{events:,} simulated events (seed 5) after {WARM_EVENTS:,} of warm-up; instructions counted by callgrind\n")
@@ -164,6 +184,12 @@ def main(argv=None) -> int:
             floor = floor or per_event
             seconds = native[f"{shape}|{stage}"]
             print(f"  {stage:24} {per_event:>19,.0f} {per_event / floor:>13.1f} {seconds / events * 1e6:>16.1f}")
+
+    print(f"\nPipeline.process by class of event\n{'class of event':30} {'events':>7} {'instructions/event':>19} {'share of instructions':>22}")
+    spent = [(name, count, next(per_stage)) for name, count in classes]
+    everything = sum(total for _, _, total in spent)
+    for name, count, total in spent:
+        print(f"  {name:28} {count:>7,} {total / count:>19,.0f} {total / everything:>22.2f}")
     return 0
 
 
