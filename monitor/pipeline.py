@@ -19,6 +19,7 @@ from typing import Iterator
 
 import msgspec
 
+from monitor.detectors.embedding_drift import as_vector
 from monitor.events import Event, Reject, decode_record
 from monitor.findings import FIXED_SEVERITIES, Finding, make_finding
 from monitor.keys import OTHER, KeyCap
@@ -346,14 +347,15 @@ class Pipeline:
         moves with routing, not with what is said.
         """
         agent = self._key_streams("agent", event.agent) if event.agent is not None else None
-        output = self._drift(keyed, keyed.embedding_drift, event.embedding, event, findings)
+        vector, prompt_vector = as_vector(event.embedding), as_vector(event.input_embedding)
+        output = self._drift(keyed, keyed.embedding_drift, vector, event, findings)
         if agent is not None:
-            self._feed_drift(agent, agent.embedding_drift, event.embedding, event, findings)
+            self._feed_drift(agent, agent.embedding_drift, vector, event, findings)
         signal = output if output is not None else {"distance": None, "flag": None}
-        if event.input_embedding is not None:
-            signal["prompt"] = self._drift(keyed, keyed.prompt_drift, event.input_embedding, event, findings)
+        if prompt_vector is not None:
+            signal["prompt"] = self._drift(keyed, keyed.prompt_drift, prompt_vector, event, findings)
             if agent is not None:
-                self._feed_drift(agent, agent.prompt_drift, event.input_embedding, event, findings)
+                self._feed_drift(agent, agent.prompt_drift, prompt_vector, event, findings)
         signals["embedding_drift"] = signal
 
     def _drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> dict | None:

@@ -9,6 +9,15 @@ import numpy as np
 from monitor.detectors.cusum import CUSUM
 
 
+def as_vector(values) -> np.ndarray | None:
+    """``values`` as the float64 array :meth:`EmbeddingDrift.update` works on (None stays None).
+
+    An event's embedding feeds several streams (per model and per agent): converting it
+    once costs one pass over its floats instead of one per stream.
+    """
+    return None if values is None else np.asarray(values, dtype=np.float64)
+
+
 class EmbeddingDrift:
     """Streaming test of live embeddings against a reference learned at the start of a segment.
 
