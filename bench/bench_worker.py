@@ -9,6 +9,10 @@ the medians are reported, since one run moves by 20-30% on this machine):
   (b) a bare faust agent that only counts       faust's own per-message cost
   (c) aifm worker                              every non-embedding signal, detectors, metrics,
                                                findings and dead letters published
+  (d) aifm worker without signals             batches only: the same worker with
+                                               Pipeline.process stubbed (decoding, metrics,
+                                               faust and the broker remain), the ceiling
+                                               that a cheaper pipeline could approach
 
 Throughput is counted from the first to the last message processed (group joins
 excluded). For the aifm worker, the start is the first poll of /metrics (every 50 ms)
@@ -77,6 +81,23 @@ BARE_FAUST = textwrap.dedent(
 )
 
 
+# ``aifm worker`` with the signals and detectors left out: each event is decoded and counted, nothing more.
+WITHOUT_SIGNALS = textwrap.dedent(
+    """
+    import sys
+    from monitor import pipeline
+    from monitor.cli import main
+
+    def count_only(self, event):
+        self.events_by_kind[event.kind] += 1
+        return pipeline.EventResult(event, {}, [])
+
+    pipeline.Pipeline.process = count_only
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
 async def fill(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, max_request_size=8 << 20)
     await producer.start()
@@ -116,14 +137,23 @@ def bare_faust(bootstrap: str, topic: str, expected: int, group: str | None = No
     raise RuntimeError(f"bare faust agent printed no result:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
 
 
-def aifm_worker(bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None) -> tuple[float, float, list]:
+def aifm_worker(
+    bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None, without_signals: bool = False
+) -> tuple[float, float, list]:
     """(seconds from first to last event, peak RSS MiB, [(events processed, RSS MiB) at each poll]) of an aifm worker draining the topic."""
-    seconds, peaks, rss, _ = aifm_workers(bootstrap, topic, expected_events, boundaries, 1, group)
+    seconds, peaks, rss, _ = aifm_workers(bootstrap, topic, expected_events, boundaries, 1, group, without_signals=without_signals)
     return seconds, peaks[0], rss
 
 
 def aifm_workers(
-    bootstrap: str, topic: str, expected_events: int, boundaries: Path, n: int, group: str | None = None, fill_after_join: list | None = None
+    bootstrap: str,
+    topic: str,
+    expected_events: int,
+    boundaries: Path,
+    n: int,
+    group: str | None = None,
+    fill_after_join: list | None = None,
+    without_signals: bool = False,
 ) -> tuple[float, list[float], list, list[float]]:
     """``n`` aifm workers in one consumer group draining the topic together.
 
@@ -133,10 +163,11 @@ def aifm_workers(
     [(events processed, RSS MiB) of the first worker at each poll], events each processed).
     """
     ports = [free_port() for _ in range(n)]
+    aifm = [sys.executable, "-c", WITHOUT_SIGNALS] if without_signals else [str(Path(sys.executable).with_name("aifm"))]
     processes = [
         subprocess.Popen(
             [
-                str(Path(sys.executable).with_name("aifm")), "worker", "--bootstrap-servers", bootstrap, "--topics", topic,
+                *aifm, "worker", "--bootstrap-servers", bootstrap, "--topics", topic,
                 "--alerts-topic", f"{topic}.alerts", "--dlq-topic", f"{topic}.dlq", "--group-id", group or f"aifm-{topic}",
                 "--metrics-port", str(port), "--boundaries", str(boundaries), "--loglevel", "warn",
             ],
@@ -271,6 +302,9 @@ def main(argv=None) -> int:
         c, rss_batch, rss_samples = aifm_worker(bootstrap, "batch", n_events, boundaries)
         progress(f"(c) {c:.2f} s")
         rows.append((f"batches of {size} events", n_msgs, n_events, a, b, c))
+        d, _, _ = aifm_worker(bootstrap, "batch", n_events, boundaries, group="aifm-batch-without-signals", without_signals=True)
+        progress(f"(d) {d:.2f} s")
+        without_signals = (n_events, c, d)
         # Scale-out, each run on a fresh topic filled once the group has settled: one worker, then
         # --workers with the messages keyed as above, then keyed by message number (spread evenly).
         spread = [(str(number).encode(), value) for number, (_, value) in enumerate(batched)]
@@ -288,6 +322,9 @@ def main(argv=None) -> int:
             f"{label:24} {msgs:>7,} {n_events:>8,} | {msgs / a:>11,.0f} msg/s {msgs / b:>9,.0f} msg/s {n_events / c:>9,.0f} ev/s | {b / c:>8.2f}"
         )
     print(f"(a) and (b) decode or count messages; (c) is in events/s (a batch message holds {args.batch_size} events)")
+    batch_events, c, d = without_signals
+    print(f"(d) the aifm worker without signals, on batches: {batch_events / d:,.0f} ev/s, {c / d:.1f}x (c); "
+          f"signals and detectors take {1 - d / c:.0%} of (c)'s time, {(c - d) / batch_events * 1e6:.0f} us per event")
     print(f"single events: medians of {args.rounds} alternating runs of (b) and (c); c/b per round: {', '.join(f'{r:.2f}' for r in single_ratios)}")
     if scale_out:
         one = scale_out[0][1]
