@@ -1,4 +1,4 @@
-"""Stream-worker throughput against the embedded broker, three consumers side by side.
+"""Stream-worker throughput against the embedded broker, three consumers side by side (four on batches).
 
 For each message shape (single-event messages; batch messages of --batch-size events, 100 by default) the
 source topic is filled first, then each consumer drains it from the start (on single
