@@ -19,7 +19,7 @@ SAMPLE := replay/samples
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0 $(QUIET_PIP)
-	$(PIP) install -e '.[embeddings,demo,dev]' $(QUIET_PIP)
+	$(PIP) install -e '.[embeddings,demo,dev,otel-test]' $(QUIET_PIP)
 	$(PY) -m pip check
 	touch $(INSTALLED)
 

@@ -32,6 +32,13 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     )
     kafka = parser.add_argument_group("history from Kafka (read without a consumer group; SASL/TLS from AIFM_* variables)")
     kafka.add_argument("--from-kafka", metavar="TOPIC", help="replay TOPIC from its start (or --start-offset / --start-time) to its current end")
+    kafka.add_argument(
+        "--format",
+        choices=("aifm", "otlp_spans", "otlp_logs"),
+        default=None,
+        help="what TOPIC holds: aifm JSON events, or OTLP spans or logs as the Collector's kafka exporter writes them "
+        "(protobuf or JSON; default: by name, otlp_spans and otlp_logs are OTLP, other topics aifm)",
+    )
     kafka.add_argument("--bootstrap-servers", default=None, help="brokers [AIFM_BOOTSTRAP_SERVERS]")
     start = kafka.add_mutually_exclusive_group()
     start.add_argument("--start-offset", type=int, default=None, help="start every partition at this offset")
@@ -94,6 +101,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--metrics-port", type=int, default=9108, help="/metrics port on 127.0.0.1 (0: any free port)")
     demo.add_argument("--exit-when-done", action="store_true", help="stop once the simulated stream is processed and scored")
+    demo.add_argument("--otel", action="store_true", help="send model and tool calls as OTLP spans, as an instrumented app through the Collector would")
     return parser
 
 
@@ -126,7 +134,12 @@ def _history(args, stack: contextlib.ExitStack) -> list:
         raw = args.start_time
         start_time = parse_ts(float(raw) if raw.replace(".", "", 1).isdigit() else raw)
     history = stack.enter_context(KafkaHistory(settings_from(args), args.from_kafka, start_offset=args.start_offset, start_time=start_time))
-    return history.sources()
+    source_format = {"otlp_spans": "spans", "otlp_logs": "logs", "aifm": "aifm"}[args.format or _format_by_name(args.from_kafka)]
+    return [(name, records, source_format) for name, records in history.sources()]
+
+
+def _format_by_name(topic: str) -> str:
+    return topic if topic in ("otlp_spans", "otlp_logs") else "aifm"
 
 
 def _cmd_replay(args) -> int:
@@ -278,6 +291,7 @@ def _cmd_demo(args) -> int:
         metrics_port=args.metrics_port,
         exit_when_done=args.exit_when_done,
         out=sys.stdout,
+        otel=args.otel,
     )
 
 

@@ -36,14 +36,14 @@ REJECT_REASONS = (
     "schema",  # a field of the wrong type or out of its range
     "missing_field",  # a field the event's kind requires is absent
     "unknown_kind",  # no kind we know, and none inferable from gen_ai.operation.name
+    "otlp_invalid",  # an OTLP request that cannot be parsed at all (truncated protobuf, another message type, not OTLP/JSON)
 )
 
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
 
-#: gen_ai.operation.name values that describe a model call.
-_MODEL_OPERATIONS = frozenset(
-    {"chat", "text_completion", "generate_content", "completion", "embeddings", "create_agent", "invoke_agent"}
-)
+#: gen_ai.operation.name values that describe a model call. Agent runs (invoke_agent,
+#: create_agent) are not model calls: their model calls come as events of their own.
+_MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion", "responses", "embeddings"})
 
 
 class Event(msgspec.Struct, kw_only=True, gc=False):
@@ -118,7 +118,8 @@ class _OtelEvent(Event, kw_only=True, gc=False):
     otel_output_tokens: int | None = msgspec.field(default=None, name="gen_ai.usage.output_tokens")
     otel_prompt_tokens: int | None = msgspec.field(default=None, name="gen_ai.usage.prompt_tokens")
     otel_completion_tokens: int | None = msgspec.field(default=None, name="gen_ai.usage.completion_tokens")
-    otel_finish_reasons: list[str] | None = msgspec.field(default=None, name="gen_ai.response.finish_reasons")
+    # A list by the conventions; LiteLLM writes it as a JSON string.
+    otel_finish_reasons: list[str] | str | None = msgspec.field(default=None, name="gen_ai.response.finish_reasons")
     otel_tool_name: str | None = msgspec.field(default=None, name="gen_ai.tool.name")
     otel_agent_name: str | None = msgspec.field(default=None, name="gen_ai.agent.name")
     otel_conversation_id: str | None = msgspec.field(default=None, name="gen_ai.conversation.id")
@@ -185,7 +186,7 @@ def _apply_otel(event: _OtelEvent) -> None:
         elif operation in _MODEL_OPERATIONS:
             event.kind = "model_call"
         elif operation is not None:
-            raise SchemaError("unknown_kind", "gen_ai.operation.name: not a model or tool operation")
+            raise SchemaError("unknown_kind", "gen_ai.operation.name: not a model or tool operation (agent runs and workflows are not events)")
     event.model = event.model or event.otel_request_model or event.otel_response_model
     event.response_model = event.response_model or event.otel_response_model
     event.provider = event.provider or event.otel_provider or event.otel_system
@@ -199,7 +200,23 @@ def _apply_otel(event: _OtelEvent) -> None:
     if event.output_tokens is None:
         event.output_tokens = event.otel_output_tokens if event.otel_output_tokens is not None else event.otel_completion_tokens
     if event.finish_reason is None and event.otel_finish_reasons:
-        event.finish_reason = event.otel_finish_reasons[0]
+        event.finish_reason = _first_finish_reason(event.otel_finish_reasons)
+    if event.kind == "tool_call" and event.status is None and event.otel_operation == "execute_tool":
+        event.status = "error" if event.error_type is not None else "ok"  # OTel marks failure by error.type, not a status
+
+
+def _first_finish_reason(reasons: list[str] | str) -> str | None:
+    if isinstance(reasons, list):
+        return reasons[0]
+    if reasons[:1] == "[":
+        try:
+            decoded = msgspec.json.decode(reasons)
+        except msgspec.DecodeError:
+            raise SchemaError("schema", "gen_ai.response.finish_reasons: a string that is not a JSON list") from None
+        if not isinstance(decoded, list) or not all(isinstance(item, str) for item in decoded):
+            raise SchemaError("schema", "gen_ai.response.finish_reasons: expected a list of strings")
+        return decoded[0] if decoded else None
+    return reasons
 
 
 def normalise(event: Event) -> Event:
@@ -272,12 +289,52 @@ def _strip_values(message: str) -> str:
     return message[:200]
 
 
+#: The fields each kind reads besides the common ones; a field of another kind is unknown to it, hence ignored.
+_COMMON_FIELDS = frozenset({"kind", "event_id", "ts", "trace_id", "session_id", "caller", "agent"})
+_KIND_FIELDS = {
+    "model_call": frozenset(
+        {"model", "model_version", "response_model", "provider", "input_text", "output_text", "input_hash", "output_hash", "context",
+         "embedding", "input_embedding", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "finish_reason", "error_type",
+         "mean_logprob", "logprobs"}
+    ),
+    "tool_call": frozenset({"tool", "status", "error_type", "latency_ms", "args_hash", "result"}),
+    "feedback": frozenset({"target_event_id", "score", "label", "model"}),
+    "control": frozenset({"action", "target_agent", "target_model", "model_version"}),
+}
+_WIRE_NAMES = frozenset(field.encode_name for field in msgspec.structs.fields(_OtelEvent) if field.name.startswith("otel_"))
+
+
+def _without_other_kinds_fields(raw: bytes) -> bytes | None:
+    """The object re-encoded without fields that belong to other kinds than its own; None if it has none."""
+    try:
+        document = _any_decoder.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    kind = document.get("kind")
+    if kind is None and document.get("gen_ai.operation.name") is not None:
+        kind = "tool_call" if document["gen_ai.operation.name"] == "execute_tool" else "model_call"
+    own = _KIND_FIELDS.get(kind) if isinstance(kind, str) else None
+    if own is None:
+        return None
+    foreign = [name for name in document if name not in _COMMON_FIELDS and name not in own and name not in _WIRE_NAMES]
+    if not foreign:
+        return None
+    for name in foreign:
+        del document[name]
+    return msgspec.json.encode(document)
+
+
 def _decode_object(raw: bytes, index: int | None) -> Event | Reject:
     try:
         event = _event_decoder.decode(raw)
     except msgspec.ValidationError as error:
         if raw.lstrip()[:1] != b"{":
             return Reject(reason="not_object", detail="expected a JSON object or an array of objects", index=index)
+        cleaned = _without_other_kinds_fields(raw)  # e.g. "label": 1 on a model call: not its field, so ignored
+        if cleaned is not None:
+            return _decode_object(cleaned, index)
         return Reject(reason="schema", detail=_strip_values(str(error)), index=index)
     except msgspec.DecodeError as error:
         reject = _classify_decode_error(raw, error)

@@ -33,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from monitor import __version__
 from monitor.events import CONTROL_ACTIONS, KINDS, REJECT_REASONS, Event
 from monitor.findings import ALERT_NAMES, FINDING_KEYS, finding_severity
+from monitor.otel.mapping import IGNORED_KINDS
 from monitor.signals import MODEL_VERSION, SERIES_LABELS
 
 KEY_LABELS = ("model", "agent", "tool")
@@ -84,6 +85,11 @@ class Metrics:
         self.commit_latency = Histogram("aifm_commit_latency_seconds", "Offset commit latency.", buckets=_PROCESSING_BUCKETS, registry=r)
         self.broker_up = Gauge("aifm_broker_up", "1 while the broker answers, 0 while it does not.", registry=r)
         self.broker_errors = Counter("aifm_broker_errors", "Failed attempts to reach the broker.", registry=r)
+        self.otlp_ignored = Counter("aifm_otlp_spans_ignored", "OTLP spans that are not model or tool calls (agent runs, workflows, chains ...).", ["kind"], registry=r)
+        for kind in IGNORED_KINDS:
+            self.otlp_ignored.labels(kind)
+        self.otlp_joined = Counter("aifm_otlp_log_content_joined", "Model-call spans whose prompt or output came from OTLP log records.", registry=r)
+        self.otlp_waiting = Gauge("aifm_otlp_spans_waiting", "Model-call spans waiting for their OTLP log records.", registry=r)
 
     # -- per event ----------------------------------------------------------------------
 

@@ -23,9 +23,11 @@ from monitor.detectors.embedding_drift import as_vector
 from monitor.events import Event, Reject, decode_record
 from monitor.findings import FIXED_SEVERITIES, Finding, make_finding
 from monitor.keys import OTHER, KeyCap
+from monitor.otel.decoder import ContentTable, OtlpDecoder
+from monitor.otel.otlp import otlp_json_kind
 from monitor.signals import MODEL_VERSION
 from monitor.signals.agent_loop import SessionTracker
-from monitor.signals.audit_gap import audit_gap_signal
+from monitor.signals.audit_gap import AuditGap
 from monitor.signals.embedding_drift import embedding_drift_signal
 from monitor.signals.error_rate import error_signal
 from monitor.signals.feedback import feedback_signal
@@ -68,7 +70,11 @@ _SNAPSHOT_FIELDS = (
     "rejects_by_reason",
     "findings_by_signal",
     "blocked_tool_calls",
+    "otlp",
 )
+
+#: What a record holds: our JSON events (OTLP/JSON requests recognised by content), or OTLP spans or logs.
+AIFM, OTLP_SPANS, OTLP_LOGS = "aifm", "spans", "logs"
 
 
 class _Stream:
@@ -157,9 +163,12 @@ class Pipeline:
         The loaded ``alerts/thresholds.yaml``.
     boundaries
         Agents' tool boundaries; without them ``tool_scope`` reports ``no_boundary``.
+    content
+        Where OTLP log records leave model-call content for their spans; share one
+        between the pipelines that read a span topic and its log topic.
     """
 
-    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None):
+    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None, content: ContentTable | None = None):
         self.thresholds = thresholds
         self.boundaries = boundaries if boundaries is not None else Boundaries()
         self.keys = KeyCap(thresholds.max_values_per_label)
@@ -178,6 +187,7 @@ class Pipeline:
         self._injection = signals["prompt_injection"].options
         self._feedback = signals["feedback"].options
         self._scope_cooldown = signals["tool_scope"].options["cooldown_seconds"]
+        self._audit_gap = AuditGap(signals["audit_gap"].options["required_fields"])
         loop = signals["agent_loop"].options
         self.sessions = SessionTracker(
             max_repeats=loop["max_repeats"],
@@ -196,21 +206,43 @@ class Pipeline:
         self.rejects_by_reason: Counter[str] = Counter()
         self.findings_by_signal: Counter[str] = Counter()
         self.blocked_tool_calls: Counter[tuple[str, str]] = Counter()
+        self.otlp = OtlpDecoder(content)
 
     # -- entry points -------------------------------------------------------------
 
-    def process_record(self, raw: bytes | str | None, prepare=None) -> RecordResult:
-        """Decode one record (object or batch) and process every accepted event.
+    def process_record(self, raw: bytes | str | None, prepare=None, source: str = AIFM) -> RecordResult:
+        """Decode one record and process every accepted event.
 
-        ``prepare(events)`` runs between decoding and processing (the worker attaches
-        sampled embeddings there).
+        ``source`` says what the record holds: AIFM (our JSON: an object or a batch, or
+        an OTLP/JSON request), OTLP_SPANS or OTLP_LOGS (protobuf or JSON). ``prepare(events)``
+        runs between decoding and processing (the worker attaches sampled embeddings there).
         """
-        events, rejects = decode_record(raw, max_bytes=self.thresholds.max_record_bytes)
+        events, rejects = self.decode(raw, source)
         for reject in rejects:
             self.rejects_by_reason[reject.reason] += 1
         if prepare is not None:
             prepare(events)
         return RecordResult([self.process(event) for event in events], rejects)
+
+    def decode(self, raw: bytes | str | None, source: str = AIFM) -> tuple[list[Event], list[Reject]]:
+        """One record's events and rejects, without processing them (replay reorders them first)."""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogatepass")
+        max_bytes = self.thresholds.max_record_bytes
+        if source == AIFM:
+            kind = otlp_json_kind(raw) if raw else None
+            if kind is None:
+                return decode_record(raw, max_bytes=max_bytes)
+            source = kind
+        if raw is None or not raw.strip():
+            return [], [Reject(reason="empty", detail="null or blank record")]
+        if len(raw) > max_bytes:
+            return [], [Reject(reason="too_large", detail=f"{len(raw)} bytes, over the limit of {max_bytes}")]
+        return self.otlp.decode(raw, source)
+
+    def release_held(self) -> RecordResult:
+        """Process the OTLP model-call spans still waiting for their log records (end of a replay, a checkpoint)."""
+        return RecordResult([self.process(event) for event in self.otlp.flush()], [])
 
     def count_reject(self, reason: str) -> None:
         """Count a record a driver rejected before or while decoding."""
@@ -235,7 +267,7 @@ class Pipeline:
             self._feedback_event(event, signals, findings)
         else:
             self._control(event, ts, signals, findings)
-        audit = audit_gap_signal(event)
+        audit = self._audit_gap(event)
         signals["audit_gap"] = audit
         agent_streams = self._key_streams("agent", event.agent)
         self._observe(agent_streams, agent_streams.audit_gap, audit["flag"], event, findings)
@@ -259,8 +291,12 @@ class Pipeline:
         snapshot = pickle.loads(data)
         if snapshot.get("thresholds") != self.thresholds_fingerprint:
             return False
+        content = self.otlp.content
         for name, value in snapshot["state"].items():
             setattr(self, name, value)
+        if "otlp" not in snapshot["state"]:
+            self.otlp = OtlpDecoder()
+        self.otlp.content = content  # shared with other pipelines, never snapshotted
         self._by_raw_name = {}
         self._labels_by_raw = {}
         return True

@@ -49,7 +49,7 @@ SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
     },
     "latency": {"per_token_min_output_tokens": (int, _POSITIVE_COUNT)},
     "error_rate": {},
-    "audit_gap": {},
+    "audit_gap": {"required_fields": (dict, _ANY)},
     "kill_switch": {"grace_seconds": (float, _NON_NEGATIVE)},
     "feedback": {"negative_below": (float, _UNIT), "negative_labels": (list, _ANY)},
     "embedding_drift": {"outlier_z": (float, _NON_NEGATIVE)},
@@ -165,10 +165,30 @@ def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
             raise fail(f"{where}.{option}", f"must lie in [{low}, {high}], got {value!r}")
         if kind is list:
             value = [str(item).lower() for item in value]
+        if kind is dict:
+            value = _required_fields(value, f"{where}.{option}", fail)
         options[option] = value
     if "semantic_margin_from" in options and not options["semantic_margin_from"] < options["semantic_margin_full"]:
         raise fail(f"{where}.semantic_margin_full", f"must exceed semantic_margin_from ({options['semantic_margin_from']}), got {options['semantic_margin_full']}")
     return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options)
+
+
+def _required_fields(value: dict, where: str, fail) -> dict[str, tuple[str, ...]]:
+    """Audit fields per event kind: each kind's list of fields the event schema has."""
+    from monitor.events import KINDS, Event
+
+    known = set(Event.__struct_fields__)
+    fields = {}
+    for kind, names in value.items():
+        if kind not in KINDS:
+            raise fail(f"{where}.{kind}", f"not an event kind; known: {', '.join(KINDS)}")
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise fail(f"{where}.{kind}", "expected a list of field names")
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise fail(f"{where}.{kind}", f"unknown field(s) {', '.join(unknown)} (docs/events.md lists them)")
+        fields[kind] = tuple(names)
+    return fields
 
 
 def _parse_detector(raw: Any, where: str, fail) -> DetectorSpec:

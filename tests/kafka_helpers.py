@@ -31,6 +31,8 @@ class Names:
         self.events = f"t{tag}.events"
         self.alerts = f"t{tag}.alerts"
         self.dlq = f"t{tag}.dlq"
+        self.otlp_spans = f"t{tag}.otlp_spans"
+        self.otlp_logs = f"t{tag}.otlp_logs"
         self.group = f"g{tag}"
 
 
@@ -44,6 +46,7 @@ class WorkerProcess:
         self.log_path = log_dir / f"{label}-{uuid.uuid4().hex[:6]}.log"
         settings = {
             "bootstrap_servers": bootstrap, "topics": names.events, "alerts_topic": names.alerts, "dlq_topic": names.dlq,
+            "otlp_spans_topics": names.otlp_spans, "otlp_logs_topics": names.otlp_logs,
             "group_id": names.group, "metrics_port": str(self.metrics_port), "snapshot_seconds": "1",
         }
         self.env = {**os.environ, **(extra_env or {})}

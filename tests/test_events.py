@@ -56,6 +56,7 @@ def test_each_bad_record_gets_its_reason(raw, reason):
 def test_every_reject_reason_is_exercised():
     # the parametrized cases above cover the whole public vocabulary
     covered = {"empty", "too_large", "not_utf8", "invalid_json", "not_object", "schema", "missing_field", "unknown_kind"}
+    covered.add("otlp_invalid")  # OTLP requests only: tests/test_otel.py
     assert covered == set(REJECT_REASONS)
 
 

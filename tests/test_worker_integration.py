@@ -269,10 +269,10 @@ def test_two_workers_in_one_group_split_the_partitions_and_process_each_event_on
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         split = (first.metric("aifm_assigned_partitions"), second.metric("aifm_assigned_partitions"))
-        if split[0] >= 1 and split[1] >= 1 and sum(split) == 4:
+        if split[0] >= 1 and split[1] >= 1 and sum(split) == 12:
             break
         time.sleep(0.5)
-    assert sum(split) == 4 and min(split) >= 1, split
+    assert sum(split) == 12 and min(split) >= 1, split  # 4 partitions each of the JSON topic and the two OTLP topics
     models = ["gpt-4o", "claude", "llama", "mistral", "gemini", "qwen", "phi", "command"]
     records = [(m.encode(), encode(model_call(i, model=m, event_id=f"{m}-{i}"))) for i in range(300) for m in models]
     produce(broker.bootstrap_servers, names.events, records)

@@ -123,7 +123,7 @@ def test_the_faust_agent_routes_findings_and_dead_letters(thresholds, monkeypatc
 
     from monitor.worker.app import create_app
 
-    app = create_app(WorkerSettings(group_id="unit-test", metrics_port=0))
+    app = create_app(WorkerSettings(group_id="unit-test", metrics_port=0, otlp_spans_topics=[], otlp_logs_topics=[]))
     app.finalize()
     app.conf.store = "memory://"
     sent: list[tuple[str, bytes | None, bytes]] = []

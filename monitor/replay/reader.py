@@ -14,7 +14,7 @@ import heapq
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from monitor.events import Event, Reject, decode_record
 
@@ -93,6 +93,7 @@ def events_in_order(
     max_record_bytes: int,
     rejected: list[RejectedLine],
     order_stats: dict,
+    decode: Callable[[bytes], tuple[list[Event], list[Reject]]] | None = None,
 ) -> Iterator[tuple[float, int, Event]]:
     """Decoded events of one source as (ts, sequence, event), reordered by ``ts`` within ``window`` events.
 
@@ -104,14 +105,19 @@ def events_in_order(
     event that arrives up to ``window`` events late is thus put back in place; one
     later than that is counted in ``order_stats["late"]`` and still processed. Events
     without ``ts`` sort at the latest timestamp seen before them. Rejected lines are
-    appended to ``rejected``.
+    appended to ``rejected``. ``decode`` turns a record into events and rejects
+    (default: :func:`~monitor.events.decode_record`; a pipeline's own also reads OTLP).
     """
+    if decode is None:
+        def decode(raw: bytes) -> tuple[list[Event], list[Reject]]:
+            return decode_record(raw, max_bytes=max_record_bytes)
+
     pending: list[tuple[float, int, Event]] = []
     sequence = 0
     last_ts = float("-inf")
     emitted = float("-inf")
     for number, line in lines:
-        events, rejects = decode_record(line, max_bytes=max_record_bytes)
+        events, rejects = decode(line)
         for reject in rejects:
             rejected.append(RejectedLine(source, number, reject, line.rstrip(b"\r\n")))
         for event in events:
@@ -140,13 +146,27 @@ def _by_ts(item: tuple[float, int, Event]) -> float:
 
 
 def merged_events(
-    sources: list[tuple[str, Iterable[tuple[int, bytes]]]], *, window: int, max_record_bytes: int, rejected: list[RejectedLine], order_stats: dict
+    sources: list[tuple[str, Iterable[tuple[int, bytes]]]],
+    *,
+    window: int,
+    max_record_bytes: int,
+    rejected: list[RejectedLine],
+    order_stats: dict,
+    decode: Callable[[bytes, str], tuple[list[Event], list[Reject]]] | None = None,
 ) -> Iterator[Event]:
-    """All sources' events (files, or partitions of a topic) merged into one event-time ordered stream."""
-    streams = [
-        events_in_order(name, lines, window=window, max_record_bytes=max_record_bytes, rejected=rejected, order_stats=order_stats)
-        for name, lines in sources
-    ]
+    """All sources' events (files, or partitions of a topic) merged into one event-time ordered stream.
+
+    A source is (name, records) or (name, records, format); ``decode(raw, format)``
+    decodes its records ("aifm" where no format is given).
+    """
+    streams = []
+    for source in sources:
+        name, lines = source[0], source[1]
+        source_format = source[2] if len(source) > 2 else "aifm"
+        per_source = None if decode is None else (lambda raw, fmt=source_format: decode(raw, fmt))
+        streams.append(
+            events_in_order(name, lines, window=window, max_record_bytes=max_record_bytes, rejected=rejected, order_stats=order_stats, decode=per_source)
+        )
     if len(streams) == 1:
         return (event for _, _, event in streams[0])
     return (event for _, _, event in heapq.merge(*streams, key=lambda item: (item[0], item[1])))

@@ -29,6 +29,7 @@ class ReplayReport:
     seconds: float
     rejected: list[RejectedLine] = field(default_factory=list)
     blocked_tool_calls: Counter = field(default_factory=Counter)  # (agent, tool) -> calls a pre-call gate held
+    ignored_spans: Counter = field(default_factory=Counter)  # OTLP spans that are not model or tool calls, by kind
 
     @property
     def events(self) -> int:
@@ -73,7 +74,9 @@ def replay(
         max_record_bytes=thresholds.max_record_bytes,
         rejected=rejected,
         order_stats=order_stats,
+        decode=pipeline.decode,
     )
+    events = _then_held(events, pipeline)
     if embedder is not None:
         events = embedder.batches(events)
     process = pipeline.process
@@ -91,7 +94,7 @@ def replay(
     for entry in rejected:
         pipeline.count_reject(entry.reject.reason)
     return ReplayReport(
-        files=[name for name, _ in inputs],
+        files=[source[0] for source in inputs],
         events_by_kind=Counter(pipeline.events_by_kind),
         rejects_by_reason=Counter(pipeline.rejects_by_reason),
         findings=findings,
@@ -99,7 +102,14 @@ def replay(
         seconds=time.perf_counter() - started,
         rejected=rejected,
         blocked_tool_calls=Counter(pipeline.blocked_tool_calls),
+        ignored_spans=Counter(pipeline.otlp.ignored_by_kind),
     )
+
+
+def _then_held(events: Iterable, pipeline: Pipeline):
+    """The events, then the OTLP spans still waiting for log records at the end of the history."""
+    yield from events
+    yield from pipeline.otlp.flush()
 
 
 def write_rejects(rejected: list[RejectedLine], out: IO[bytes]) -> None:
@@ -120,6 +130,9 @@ def format_summary(report: ReplayReport) -> str:
         lines.append(f"rejected {report.rejects:,} records: " + ", ".join(f"{reason} {count:,}" for reason, count in sorted(report.rejects_by_reason.items())))
     else:
         lines.append("rejected 0 records")
+    if report.ignored_spans:
+        lines.append("  OTLP spans that are not model or tool calls (counted, not events): "
+                     + ", ".join(f"{kind} {count:,}" for kind, count in sorted(report.ignored_spans.items())))
     blocked = sum(report.blocked_tool_calls.values())
     if blocked:
         lines.append(f"tool calls blocked by a pre-call gate: {blocked:,} (counted, not findings; Control 7)")

@@ -92,7 +92,7 @@ class MonitorApp(faust.App):
     def refresh_metrics(self) -> None:
         self.metrics.refresh_detectors(self.processor.pipelines())
         consumer = self.consumer
-        assigned = [tp for tp in consumer.assignment() if tp.topic in self.settings.topics]
+        assigned = [tp for tp in consumer.assignment() if tp.topic in self.settings.sources]
         self.metrics.assigned_partitions.set(len(assigned))
         for tp in assigned:
             highwater = consumer.highwater(tp)
@@ -145,14 +145,15 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     )
     app.settings = settings
     app.metrics = metrics
-    app.processor = StreamProcessor(thresholds, boundaries, metrics, embedder=_embedder(settings, thresholds))
+    app.processor = StreamProcessor(thresholds, boundaries, metrics, embedder=_embedder(settings, thresholds), formats=settings.source_formats())
     metrics.embedder = app.processor.embedder
     app.sensors.add(_CommitTimer(metrics))
     app.revoked = set()  # source partitions taken away from this worker and not given back
     app.state_changed = asyncio.Event()  # pulsed whenever partitions are assigned or revoked
-    sources = app.topic(*settings.topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    sources = app.topic(*settings.sources, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
+    rekeyed = app.topic(settings.topics[0], key_serializer="raw", value_serializer="raw") if settings.topics else None
     processor = app.processor
 
     async def publish(message, output) -> None:
@@ -160,6 +161,8 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
             await alerts.send(key=key, value=value)
         for value, headers in output.dead_letters:
             await dead_letters.send(key=message.key, value=value, headers=_headers(message.headers) + headers)
+        for key, value in output.rekeyed:  # events decoded from OTLP, keyed by model or agent (StreamProcessor._rekey)
+            await rekeyed.send(key=key, value=value)
 
     @app.agent(sources, name="aifm.monitor")
     async def monitor(stream):
@@ -172,12 +175,12 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
                 if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
                     continue  # the partition was revoked meanwhile: its new owner processes the record
                 output = processor.handle(message.topic, message.partition, message.offset, message.value)
-                if output.alerts or output.dead_letters:
+                if output.alerts or output.dead_letters or output.rekeyed:
                     await publish(message, output)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: MonitorApp, assigned, **kwargs) -> None:
-        mine = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in settings.topics)
+        mine = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in settings.sources)
         new = [tp for tp in mine if tp not in processor.assigned]
         app.metrics.rebalances.inc()
         snapshots = await read_snapshots(settings, new)
@@ -188,7 +191,7 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: MonitorApp, revoked, **kwargs) -> None:
-        mine = [(tp.topic, tp.partition) for tp in revoked if tp.topic in settings.topics]
+        mine = [(tp.topic, tp.partition) for tp in revoked if tp.topic in settings.sources]
         app.revoked.update(mine)
         await _write_final_snapshots(app, mine)
         _pulse(app)
@@ -200,6 +203,8 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
 
     @app.timer(settings.snapshot_seconds)
     async def checkpoint() -> None:
+        for output in processor.release_held():  # OTLP spans whose log records did not come within an interval
+            await publish(None, output)
         try:
             written = await asyncio.wait_for(app.checkpoint(), timeout=max(5.0, settings.snapshot_seconds))
         except Exception as error:  # the broker may be away: report, keep the state, try again next time

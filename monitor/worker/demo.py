@@ -23,6 +23,7 @@ import msgspec
 
 from monitor.cli_format import format_finding
 from monitor.findings import Finding
+from monitor.otel.encode import expressible, to_request
 from monitor.replay.scoring import LabelledIncident, score
 from monitor.replay.simulate import simulate, write_boundaries
 from monitor.worker.broker import EmbeddedBroker, free_port
@@ -38,8 +39,17 @@ def _message_key(event: dict) -> bytes:
     return (event.get("model") or event.get("agent") or event.get("target_model") or event.get("target_agent") or "unkeyed").encode()
 
 
-def install(app, *, events: list[dict], incidents, rate: float, exit_when_done: bool, out) -> None:
-    """Add the traffic producer and the live findings view to a worker app."""
+#: Spans per OTLP request in ``--otel`` mode (the SDK's batch span processor exports up to 512).
+OTLP_BATCH = 64
+
+
+def install(app, *, events: list[dict], incidents, rate: float, exit_when_done: bool, out, otel: bool = False) -> None:
+    """Add the traffic producer and the live findings view to a worker app.
+
+    With ``otel``, model and tool calls go to the OTLP span topic as trace requests, the
+    way the Collector's kafka exporter forwards an instrumented application's spans
+    (unkeyed, as its default); what instrumentation does not report goes to the JSON topic.
+    """
     settings = app.settings
     alerts_topic = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
     seen: list[Finding] = []
@@ -51,8 +61,15 @@ def install(app, *, events: list[dict], incidents, rate: float, exit_when_done: 
         await asyncio.sleep(2.0)  # let the group settle
         batch = max(1, int(rate / 10))
         for start in range(0, len(events), batch):
+            spans = []
             for event in events[start : start + batch]:
+                if otel and expressible(event):
+                    spans.append(event)
+                    continue
                 await app.producer.send(settings.topics[0], _message_key(event), json.dumps(event).encode(), None, None, None)
+            for first in range(0, len(spans), OTLP_BATCH):
+                request = to_request(spans[first : first + OTLP_BATCH]).SerializeToString()
+                await app.producer.send(settings.otlp_spans_topics[0], None, request, None, None, None)
             progress["sent"] = min(len(events), start + batch)
             await asyncio.sleep(batch / rate)
         await app.producer.flush()
@@ -85,7 +102,9 @@ def install(app, *, events: list[dict], incidents, rate: float, exit_when_done: 
                 print("the worker keeps running; Ctrl-C stops it and the broker", file=out, flush=True)
 
 
-def run_demo(*, bootstrap_servers: str | None, events: int, rate: float, seed: int, metrics_port: int, exit_when_done: bool, out) -> int:
+def run_demo(
+    *, bootstrap_servers: str | None, events: int, rate: float, seed: int, metrics_port: int, exit_when_done: bool, out, otel: bool = False
+) -> int:
     simulated, planned = simulate(events, seed=seed)
     incidents = [LabelledIncident(p.signal, p.key, p.start, p.end) for p in planned]
     broker = None
@@ -101,11 +120,12 @@ def run_demo(*, bootstrap_servers: str | None, events: int, rate: float, seed: i
             metrics_port=port,
             boundaries=str(write_boundaries(tempfile.mkdtemp(prefix="aifm-demo-"))),
         ).validate()
-        print(f"streaming {len(simulated):,} simulated events at {rate:,.0f}/s with {len(incidents)} injected incidents; findings below", file=out, flush=True)
+        how = f"model and tool calls as OTLP spans on {settings.otlp_spans_topics[0]}, the rest as JSON" if otel else "as JSON events"
+        print(f"streaming {len(simulated):,} simulated events at {rate:,.0f}/s ({how}) with {len(incidents)} injected incidents; findings below", file=out, flush=True)
         run_worker(
             settings,
             loglevel="warn",
-            app_hook=lambda app: install(app, events=simulated, incidents=incidents, rate=rate, exit_when_done=exit_when_done, out=out),
+            app_hook=lambda app: install(app, events=simulated, incidents=incidents, rate=rate, exit_when_done=exit_when_done, out=out, otel=otel),
         )
     finally:
         if broker is not None:

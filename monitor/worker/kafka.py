@@ -51,12 +51,12 @@ async def ensure_topics(settings: WorkerSettings) -> dict[str, int]:
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        plain = [*settings.topics, settings.alerts_topic, settings.dlq_topic]
+        plain = [*settings.sources, settings.alerts_topic, settings.dlq_topic]
         counts = await partition_counts(admin, plain)
         missing = [NewTopic(t, settings.partitions, 1) for t in plain if t not in counts]
         await _create(admin, missing)
         counts = await partition_counts(admin, plain)
-        state_topics = {settings.state_topic(t): t for t in settings.topics}
+        state_topics = {settings.state_topic(t): t for t in settings.sources}
         state_counts = await partition_counts(admin, list(state_topics))
         for state_topic, source in state_topics.items():
             if state_topic in state_counts and state_counts[state_topic] != counts[source]:
@@ -69,7 +69,7 @@ async def ensure_topics(settings: WorkerSettings) -> dict[str, int]:
             admin,
             [NewTopic(s, counts[t], 1, topic_configs={"cleanup.policy": "compact"}) for s, t in state_topics.items() if s not in state_counts],
         )
-        return {t: counts[t] for t in settings.topics}
+        return {t: counts[t] for t in settings.sources}
     finally:
         await admin.close()
 

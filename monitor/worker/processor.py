@@ -17,9 +17,11 @@ from datetime import datetime, timezone
 
 import msgspec
 
+from monitor.events import Event
 from monitor.findings import encode_finding
 from monitor.metrics import Metrics
-from monitor.pipeline import Pipeline
+from monitor.otel.decoder import ContentTable
+from monitor.pipeline import AIFM, Pipeline, RecordResult
 from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import Thresholds
 
@@ -30,11 +32,27 @@ _OFFSET = struct.Struct(">q")
 
 
 class Output(msgspec.Struct):
-    """What one record produced: findings to publish and dead letters to keep."""
+    """What one record produced: findings to publish, dead letters to keep, events to re-key."""
 
     alerts: list[tuple[bytes, bytes]] = msgspec.field(default_factory=list)  # (key = alert_id, value = finding JSON)
     dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = msgspec.field(default_factory=list)  # (value, headers)
+    rekeyed: list[tuple[bytes, bytes]] = msgspec.field(default_factory=list)  # (key = model or agent, value = event JSON)
     skipped: bool = False
+
+
+def partition_key(event: Event) -> bytes:
+    """The documented keying (README, "Keying"): model calls and feedback by model, everything else by agent."""
+    if event.kind in ("model_call", "feedback") and event.model:
+        return event.model.encode()
+    return (event.agent or event.target_agent or event.target_model or "unkeyed").encode()
+
+
+def encode_event(event: Event) -> bytes:
+    """An event as our JSON schema (docs/events.md), without the fields it does not have."""
+    return _encoder.encode({name: value for name, value in msgspec.structs.asdict(event).items() if value is not None and name != "semantic"})
+
+
+_encoder = msgspec.json.Encoder()
 
 
 class _PartitionState:
@@ -49,8 +67,19 @@ class _PartitionState:
 class StreamProcessor:
     """The pipelines of the partitions assigned to this worker."""
 
-    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None, metrics: Metrics | None = None, embedder=None):
+    def __init__(
+        self,
+        thresholds: Thresholds,
+        boundaries: Boundaries | None = None,
+        metrics: Metrics | None = None,
+        embedder=None,
+        formats: dict[str, str] | None = None,
+    ):
         self.thresholds = thresholds
+        self.formats = formats or {}  # topic -> what its records hold (see Pipeline.process_record); "aifm" where absent
+        # Content of OTLP log records waits here for its spans, whichever partition they come from
+        # (transient: a restart loses at most what was not yet joined).
+        self.content = ContentTable()
         self.boundaries = boundaries if boundaries is not None else Boundaries()
         self.metrics = metrics
         self.embedder = embedder  # samples model outputs to embed (None: only precomputed embeddings)
@@ -69,7 +98,7 @@ class StreamProcessor:
 
     def assign(self, topic: str, partition: int, snapshot: bytes | None = None) -> str:
         """Take a partition; restore its snapshot if one is given. Returns what happened."""
-        state = _PartitionState(Pipeline(self.thresholds, self.boundaries))
+        state = _PartitionState(Pipeline(self.thresholds, self.boundaries, content=self.content))
         result = "fresh"
         if snapshot:
             next_offset = _OFFSET.unpack_from(snapshot)[0]
@@ -132,9 +161,56 @@ class StreamProcessor:
                 self.metrics.skipped.labels(topic).inc()
             return output
         pipeline = state.pipeline
-        result = pipeline.process_record(value, prepare=self._embed if self.embedder is not None else None)
+        source = self.formats.get(topic, AIFM)
+        if source == AIFM:
+            result = pipeline.process_record(value, prepare=self._embed if self.embedder is not None else None)
+        else:
+            result = self._rekey(pipeline, value, source, output)
         state.next_offset = offset + 1
         state.dirty = True
+        self._outputs(pipeline, result, output, topic, partition, offset, value, source)
+        if self.metrics is not None:
+            self.metrics.record_processed(time.perf_counter() - started)
+        return output
+
+    def _rekey(self, pipeline: Pipeline, value: bytes | None, source: str, output: Output) -> RecordResult:
+        """Decode an OTLP record into events to re-key; nothing is processed here.
+
+        The Collector cannot key spans by model or agent (at best by trace id), so events
+        decoded from OTLP partitions are produced again, keyed as documented, to the
+        worker's first JSON topic; their detector state then lives with their key's
+        partition like any other event's. The OTLP partition keeps only the decoder's
+        state: agent ancestry, spans waiting for their log records.
+        """
+        decoder = pipeline.otlp
+        ignored, joined = dict(decoder.ignored_by_kind), decoder.joined_from_logs
+        events, rejects = pipeline.decode(value, source)
+        for reject in rejects:
+            pipeline.count_reject(reject.reason)
+        output.rekeyed.extend((partition_key(event), encode_event(event)) for event in events)
+        if self.metrics is not None:
+            for kind, count in decoder.ignored_by_kind.items():
+                if count != ignored.get(kind, 0):
+                    self.metrics.otlp_ignored.labels(kind).inc(count - ignored.get(kind, 0))
+            if decoder.joined_from_logs != joined:
+                self.metrics.otlp_joined.inc(decoder.joined_from_logs - joined)
+        return RecordResult([], rejects)
+
+    def release_held(self) -> list[Output]:
+        """OTLP spans that have waited a whole checkpoint interval for their log records, as events to re-key."""
+        outputs = []
+        for state in self._partitions.values():
+            if not state.pipeline.otlp.held:
+                continue
+            events = state.pipeline.otlp.tick()
+            if events:
+                state.dirty = True
+                outputs.append(Output(rekeyed=[(partition_key(event), encode_event(event)) for event in events]))
+        if self.metrics is not None:
+            self.metrics.otlp_waiting.set(sum(state.pipeline.otlp.held for state in self._partitions.values()))
+        return outputs
+
+    def _outputs(self, pipeline: Pipeline, result: RecordResult, output: Output, topic: str, partition: int, offset: int, value, source: str) -> None:
         metrics = self.metrics
         for item in result.results:
             if metrics is not None:
@@ -155,9 +231,8 @@ class StreamProcessor:
             ]
             if reject.index is not None:
                 dead_headers.append(("aifm.batch_index", str(reject.index).encode()))
+                if source != AIFM:  # the dead letter is that one span or log record, as it came
+                    dead_headers.append(("aifm.otlp.element", b"span" if source == "spans" else b"log_record"))
             output.dead_letters.append((original, dead_headers))
             if metrics is not None:
                 metrics.observe_reject(reject.reason)
-        if metrics is not None:
-            metrics.record_processed(time.perf_counter() - started)
-        return output

@@ -26,6 +26,9 @@ class SettingsError(ValueError):
 class WorkerSettings:
     bootstrap_servers: str = "127.0.0.1:9092"
     topics: list[str] = field(default_factory=lambda: ["ai.events"])
+    # The OpenTelemetry Collector kafka exporter's default topics ("none": no such topic).
+    otlp_spans_topics: list[str] = field(default_factory=lambda: ["otlp_spans"])
+    otlp_logs_topics: list[str] = field(default_factory=lambda: ["otlp_logs"])
     alerts_topic: str = "ai.alerts"
     dlq_topic: str = "ai.events.dlq"
     group_id: str = "aifm"
@@ -55,6 +58,15 @@ class WorkerSettings:
         return f"{source}.aifm-state.{self.group_id}"
 
     @property
+    def sources(self) -> list[str]:
+        """Every topic the worker consumes: its own JSON topics, then the OTLP span and log topics."""
+        return [*self.topics, *self.otlp_spans_topics, *self.otlp_logs_topics]
+
+    def source_formats(self) -> dict[str, str]:
+        """What each source topic holds: "aifm" (JSON events, OTLP/JSON recognised by content), "spans" or "logs" (OTLP)."""
+        return {**{t: "aifm" for t in self.topics}, **{t: "spans" for t in self.otlp_spans_topics}, **{t: "logs" for t in self.otlp_logs_topics}}
+
+    @property
     def broker_url(self) -> str:
         return ";".join(f"kafka://{server}" for server in self.bootstrap_servers.split(","))
 
@@ -62,16 +74,20 @@ class WorkerSettings:
         servers = [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
         if not servers or any(not re.match(r"^[^:\s]+:\d{1,5}$", s) for s in servers):
             raise SettingsError(f"bootstrap servers: expected host:port[,host:port...], got {self.bootstrap_servers!r}")
-        for name in [*self.topics, self.alerts_topic, self.dlq_topic]:
+        for name in [*self.sources, self.alerts_topic, self.dlq_topic]:
             if not _TOPIC.match(name):
                 raise SettingsError(f"topic {name!r}: Kafka topic names use letters, digits, '.', '_' and '-' (1-249 characters)")
-        if not self.topics:
-            raise SettingsError("topics: at least one source topic is needed")
-        if set(self.topics) & {self.alerts_topic, self.dlq_topic}:
+        if not self.sources:
+            raise SettingsError("topics: at least one source topic is needed (--topics, --otlp-spans-topics or --otlp-logs-topics)")
+        if (self.otlp_spans_topics or self.otlp_logs_topics) and not self.topics:
+            raise SettingsError("topics: OTLP topics need a JSON topic (--topics) that their events are re-keyed to, by model or agent")
+        if len(set(self.sources)) != len(self.sources):
+            raise SettingsError("topics: a topic is named twice among --topics, --otlp-spans-topics and --otlp-logs-topics")
+        if set(self.sources) & {self.alerts_topic, self.dlq_topic}:
             raise SettingsError("topics: the alerts and dead-letter topics cannot also be source topics")
         if not re.match(r"^[A-Za-z0-9._-]+$", self.group_id):
             raise SettingsError(f"group id: letters, digits, '.', '_' and '-' only, got {self.group_id!r}")
-        for state_topic in map(self.state_topic, self.topics):
+        for state_topic in map(self.state_topic, self.sources):
             if len(state_topic) > 249:
                 raise SettingsError(f"state topic {state_topic!r}: over Kafka's 249 characters; shorten the group id or the topic name")
         if not 1 <= self.partitions <= 1024:
@@ -105,7 +121,9 @@ EMBEDDING_MODES = ("precomputed", "sample")
 #: setting -> (flag, environment variable, type, help)
 _OPTIONS = {
     "bootstrap_servers": ("--bootstrap-servers", "AIFM_BOOTSTRAP_SERVERS", str, "Kafka brokers, host:port[,host:port]"),
-    "topics": ("--topics", "AIFM_TOPICS", "list", "comma-separated source topics"),
+    "topics": ("--topics", "AIFM_TOPICS", "list", "comma-separated source topics of aifm JSON events"),
+    "otlp_spans_topics": ("--otlp-spans-topics", "AIFM_OTLP_SPANS_TOPICS", "list", "topics of OTLP trace requests, as the Collector's kafka exporter writes them (none: no such topic)"),
+    "otlp_logs_topics": ("--otlp-logs-topics", "AIFM_OTLP_LOGS_TOPICS", "list", "topics of OTLP log requests (GenAI content events; none: no such topic)"),
     "alerts_topic": ("--alerts-topic", "AIFM_ALERTS_TOPIC", str, "topic findings are published to (key: alert_id)"),
     "dlq_topic": ("--dlq-topic", "AIFM_DLQ_TOPIC", str, "dead-letter topic for rejected records"),
     "group_id": ("--group-id", "AIFM_GROUP_ID", str, "Kafka consumer group (and faust app id)"),
@@ -134,7 +152,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _convert(name: str, raw: str, kind) -> object:
     if kind == "list":
-        return [part.strip() for part in raw.split(",") if part.strip()]
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        return [] if parts == ["none"] else parts
     try:
         return kind(raw)
     except ValueError:
