@@ -64,6 +64,7 @@ _SNAPSHOT_FIELDS = (
     "sessions",
     "kill_switch",
     "_versions",
+    "_version_since",
     "_last_alerted",
     "clock",
     "events_by_kind",
@@ -200,6 +201,7 @@ class Pipeline:
         self._by_raw_name: dict[tuple, _KeyStreams] = {}
         self._labels_by_raw: dict[tuple, tuple[str, str, str]] = {}
         self._versions: dict[str, str] = {}
+        self._version_since: dict[str, float] = {}  # model -> event time of its latest version change
         self._last_alerted: dict[tuple, float] = {}
         self.clock = 0.0
         self.events_by_kind: Counter[str] = Counter()
@@ -580,7 +582,12 @@ class Pipeline:
         version = self.keys.value("model_version", raw_version)
         if previous == version:
             return
+        ts = event.ts
+        if previous is not None and ts is not None and ts < self._version_since.get(model, float("-inf")):
+            return  # a late event from before the change (streams merged from several partitions arrive out of order)
         self._versions[model] = version
+        if ts is not None:
+            self._version_since[model] = ts
         if previous is None:
             return
         for stream in keyed.all():
