@@ -15,7 +15,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def do_POST(self):
         n = int(self.headers.get("content-length", 0)); body = json.loads(self.rfile.read(n) or b"{}")
-        text = json.dumps(body.get("messages", body.get("input", "")))
+        messages = body.get("messages") or []
+        if messages and messages[-1].get("role") == "tool":  # the tool's result came back: answer in words
+            data = json.dumps(_completion(body, "It is 18 degrees in Paris.")).encode()
+            self.send_response(200); self.send_header("content-type", "application/json"); self.send_header("content-length", str(len(data))); self.end_headers(); self.wfile.write(data)
+            return
+        text = json.dumps(messages or body.get("input", ""))
         if "RATE" in text:
             self.send_response(429); self.send_header("content-type", "application/json"); self.end_headers()
             self.wfile.write(json.dumps({"error": {"message": "Rate limit", "type": "rate_limit_exceeded", "code": "rate_limit_exceeded"}}).encode()); return

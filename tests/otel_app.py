@@ -8,7 +8,8 @@ export the SDK makes is encoded with the SDK's own OTLP encoder, exactly the
 its kafka exporter forwards, and written base64, one request per line.
 
     python tests/otel_app.py LIBRARY OUT_DIR PLAN_JSON
-    LIBRARY: openai-v2 (legacy content in log records), openai-v2-latest (content on spans), openinference
+    LIBRARY: openai-v2 (legacy content in log records), openai-v2-latest (content on spans), openinference,
+             openai-agents (an openai-agents Agent with a function tool, under OpenInference's agents instrumentation)
     PLAN_JSON: [[prompt, count], ...]; prompts containing BOMB are refused, RATE answered 429, TOOL with a tool call
 """
 
@@ -67,6 +68,10 @@ def main(library: str, out_dir: Path, plan: list) -> None:
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(RequestsToFile(out_dir / "logs.b64", encode_logs), max_export_batch_size=64))
 
+    if library == "openai-agents":
+        run_agent(tracer_provider, plan)
+        tracer_provider.shutdown()
+        return
     if library == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor
 
@@ -99,6 +104,33 @@ def main(library: str, out_dir: Path, plan: list) -> None:
     logger_provider.shutdown()
     server.shutdown()
     print(f"{calls} calls")
+
+
+def run_agent(tracer_provider, plan: list) -> None:
+    """The same plan through an openai-agents Agent: its model calls, tool calls and agent runs come from the framework."""
+    import agents
+    from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+    from openai import AsyncOpenAI
+
+    agents.set_trace_processors([])  # no export to the OpenAI platform: OpenInference turns the framework's traces into OTel spans
+    OpenAIAgentsInstrumentor().instrument(tracer_provider=tracer_provider)
+    server = fake_openai.start()
+    client = AsyncOpenAI(base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="test", max_retries=0)
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """The weather of a city."""
+        return "18 degrees"
+
+    model = agents.OpenAIChatCompletionsModel(model="gpt-4o-mini", openai_client=client)
+    agent = agents.Agent(name="travel", instructions="Help with travel.", model=model, tools=[get_weather])
+    for prompt, count in plan:
+        for _ in range(count):
+            try:
+                agents.Runner.run_sync(agent, prompt)
+            except Exception:  # a 429 ends the run with an error, as in production
+                pass
+    server.shutdown()
 
 
 if __name__ == "__main__":

@@ -90,6 +90,21 @@ def test_each_instrumentation_maps_to_model_and_tool_events_with_text_latency_er
     assert {r.signals["tool_failure"]["flag"] for r in tools} == {False}
 
 
+def test_an_openai_agents_agent_under_openinference_reports_its_agent_tool_calls_refusals_and_errors(thresholds, tmp_path):
+    spans, _ = run_app("openai-agents", tmp_path / "agents", [["hello", 2], ["BOMB please", 1], ["TOOL weather", 1], ["RATE", 1]])
+    pipeline, results, rejects = decode_all(thresholds, spans, [])
+    assert rejects == []
+    models = [r for r in results if r.event.kind == "model_call"]
+    (tool,) = [r for r in results if r.event.kind == "tool_call"]
+    assert len(models) == 6  # the tool-using run calls the model twice
+    assert {r.event.agent for r in results} == {"travel"} and {r.event.model for r in models} == {"gpt-4o-mini"}
+    assert [r.signals["refusal"]["flag"] for r in models if "refusal" in r.signals].count(True) == 1
+    assert (tool.event.tool, tool.event.status, tool.event.args_hash is not None) == ("get_weather", "ok", True)
+    (failed,) = [r for r in models if r.event.error_type is not None]
+    assert failed.signals["error_rate"] == {"flag": True, "error_class": "rate_limit"}
+    assert pipeline.otlp.ignored_by_kind["agent"] == 10  # per run: the workflow and the agent, not model calls
+
+
 def test_legacy_content_joins_from_log_records_that_arrive_after_their_spans(captured, thresholds):
     spans, logs = captured["openai-v2"]
     assert logs, "the legacy convention writes content to log records"
@@ -107,6 +122,24 @@ def test_legacy_content_joins_from_log_records_that_arrive_after_their_spans(cap
     texts = [r.event.output_text for r in later if r.event.kind == "model_call"]
     assert held > 0 and pipeline.otlp.held == 0
     assert sum("sorry" in (t or "") for t in texts) == 2
+
+
+def test_waiting_spans_survive_a_snapshot_and_restore(captured, thresholds):
+    spans, logs = captured["openai-v2"]
+    first, rest = ExportLogsServiceRequest(), ExportLogsServiceRequest()
+    first.ParseFromString(logs[0])
+    rest.CopyFrom(first)
+    del first.resource_logs[0].scope_logs[0].log_records[1:]
+    del rest.resource_logs[0].scope_logs[0].log_records[:1]
+    before = Pipeline(thresholds)
+    before.process_record(first.SerializeToString(), source=OTLP_LOGS)
+    for raw in spans:
+        before.process_record(raw, source=OTLP_SPANS)
+    waiting = before.otlp.held
+    after = Pipeline(thresholds)
+    assert after.restore(before.snapshot()) and after.otlp.held == waiting > 0
+    released = after.process_record(rest.SerializeToString(), source=OTLP_LOGS).results + after.release_held().results
+    assert len(released) == waiting and sum("sorry" in (r.event.output_text or "") for r in released) == 2
 
 
 def test_spans_without_content_logs_are_not_held(captured, thresholds):
@@ -284,3 +317,22 @@ def test_replay_reads_an_otlp_topic_straight_from_kafka(broker, captured, tmp_pa
     assert main(["signals", "--from-kafka", names.otlp_spans, "--format", "otlp_spans", "--bootstrap-servers", broker.bootstrap_servers, "--out", str(out)]) == 0
     signals = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(signals) == 16 and sum(1 for s in signals if s["signals"].get("refusal", {}).get("flag")) == 2
+
+
+def test_the_demo_runs_on_otlp_input_and_stops_everything_it_started():
+    import os
+    import re
+
+    from kafka_helpers import AIFM
+
+    result = subprocess.run(
+        [AIFM, "demo", "--otel", "--events", "12000", "--rate", "4000", "--metrics-port", "0", "--exit-when-done"], capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "model and tool calls as OTLP spans on otlp_spans" in out
+    assert re.search(r"\[status\] sent ([\d,]+)/\1  processed \1 ", out), out[-2000:]  # every span became exactly one event
+    assert re.search(r"labelled incidents detected: [1-9]\d*/\d+; findings outside incidents: 0", out), out[-2000:]
+    pid = int(re.search(r"embedded broker \(Tansu, memory storage\) on 127\.0\.0\.1:\d+, pid (\d+)", out).group(1))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -114,8 +114,15 @@ class OtlpDecoder:
         self._content_seen = 0  # how far this decoder has looked through the content table's additions
 
     def __getstate__(self) -> dict:
+        """What a snapshot keeps: the waiting spans (their records' offsets are committed) and the counts.
+
+        The ancestry table is rebuilt from the stream (agent spans come after their
+        children, so a restart forgets few that are still needed), and the content table is
+        shared and transient: the owner re-attaches its own after a restore.
+        """
         state = dict(self.__dict__)
-        state["content"] = None  # shared and transient: the owner re-attaches its own table after a restore
+        state["content"] = None
+        state["_ancestry"] = OrderedDict()
         return state
 
     @property

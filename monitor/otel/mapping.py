@@ -41,7 +41,7 @@ _OPENINFERENCE_KINDS = {"LLM": "model_call", "TOOL": "tool_call", "AGENT": "agen
 _TRACELOOP_KINDS = {"tool": "tool_call", "agent": "agent", "workflow": "workflow", "task": "task"}
 
 #: Agent names that name no agent (framework defaults).
-PLACEHOLDER_AGENT_NAMES = frozenset({"", "agent", "assistant", "unknown", "default", "none", "null"})
+PLACEHOLDER_AGENT_NAMES = frozenset({"", "agent", "assistant", "unknown", "default", "none", "null", "agent workflow"})
 
 #: At most this many characters of any one text the mapping reads (prompt, output, tool result).
 MAX_TEXT_CHARS = 100_000
@@ -180,7 +180,7 @@ def span_to_event(span: SpanRecord, kind: str, *, agent: str | None, content: Co
     failed = span.status_code == STATUS_ERROR
     error_type = _str(attributes, "error.type") or _str(attributes, "error.code") or (_exception_type(span) if failed else None)
     if failed and error_type is None:
-        error_type = "error"
+        error_type = span.status_message[:100] or "error"  # e.g. "Error code: 429": classified, never exported as is
     if kind == "model_call":
         _model_fields(event, span, content or Content(), error_type, fallback_model)
     else:
@@ -271,6 +271,8 @@ def _int(attributes: dict, *names: str) -> int | None:
         value = attributes.get(name)
         if value is None:
             continue
+        if isinstance(value, str) and value.isdigit() and len(value) <= 18:  # OpenInference's agents instrumentation writes counts as strings
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
             raise SchemaError("schema", f"{name}: expected an integer attribute")
         return int(value)
