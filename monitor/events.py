@@ -37,7 +37,11 @@ REJECT_REASONS = (
     "missing_field",  # a field the event's kind requires is absent
     "unknown_kind",  # no kind we know, and none inferable from gen_ai.operation.name
     "otlp_invalid",  # an OTLP request that cannot be parsed at all (truncated protobuf, another message type, not OTLP/JSON)
+    "internal_error",  # an accepted event the pipeline failed on (a bug): kept like any reject, the worker goes on
 )
+
+#: The largest token count accepted: far above any context window, far below what breaks float arithmetic.
+MAX_TOKENS = 10**12
 
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
 
@@ -125,7 +129,8 @@ class _OtelEvent(Event, kw_only=True, gc=False):
     otel_conversation_id: str | None = msgspec.field(default=None, name="gen_ai.conversation.id")
     otel_response_id: str | None = msgspec.field(default=None, name="gen_ai.response.id")
     otel_error_type: str | None = msgspec.field(default=None, name="error.type")
-    # The monitor computes these itself: a producer's "semantic" key is an unknown field, ignored.
+    # The monitor computes these itself: a producer's "semantic" key is an unknown field, ignored,
+    # and whatever arrives under this name is discarded by normalise().
     semantic: SemanticScores | None = msgspec.field(default=None, name="aifm.internal.semantic")
 
 
@@ -221,8 +226,10 @@ def _first_finish_reason(reasons: list[str] | str) -> str | None:
 
 def normalise(event: Event) -> Event:
     """Validate a decoded event against its kind, in place; raises :class:`SchemaError`."""
-    if isinstance(event, _OtelEvent) and _otel_values(event).count(None) != len(_OTEL_FIELDS):
-        _apply_otel(event)
+    if isinstance(event, _OtelEvent):
+        event.semantic = None  # internal: never read from input, so a producer cannot set the monitor's own scores
+        if _otel_values(event).count(None) != len(_OTEL_FIELDS):
+            _apply_otel(event)
     kind = event.kind
     if kind is None:
         raise SchemaError("missing_field", "kind: absent, and no gen_ai.operation.name to infer it from")
@@ -243,10 +250,10 @@ def normalise(event: Event) -> Event:
         raise SchemaError("schema", "latency_ms: must be a finite, non-negative number")
     if event.ttft_ms is not None and not (event.ttft_ms >= 0 and event.ttft_ms != math.inf):
         raise SchemaError("schema", "ttft_ms: must be a finite, non-negative number")
-    if event.input_tokens is not None and event.input_tokens < 0:
-        raise SchemaError("schema", "input_tokens: must be >= 0")
-    if event.output_tokens is not None and event.output_tokens < 0:
-        raise SchemaError("schema", "output_tokens: must be >= 0")
+    if event.input_tokens is not None and not 0 <= event.input_tokens <= MAX_TOKENS:
+        raise SchemaError("schema", f"input_tokens: must lie in [0, {MAX_TOKENS:.0e}]")
+    if event.output_tokens is not None and not 0 <= event.output_tokens <= MAX_TOKENS:
+        raise SchemaError("schema", f"output_tokens: must lie in [0, {MAX_TOKENS:.0e}]")
     if kind == "model_call":
         if event.model is None:
             raise SchemaError("missing_field", "model: required for a model_call (or gen_ai.request.model)")
@@ -270,6 +277,15 @@ def normalise(event: Event) -> Event:
         if event.action not in CONTROL_ACTIONS:
             raise SchemaError("schema", f"action: not one of {', '.join(CONTROL_ACTIONS)}")
     return event
+
+
+_event_encoder = msgspec.json.Encoder()
+
+
+def encode_event(event: Event) -> bytes:
+    """An event as our JSON schema (docs/events.md), without the fields it does not have (nor the monitor's own scores)."""
+    fields = msgspec.structs.asdict(event)
+    return _event_encoder.encode({name: value for name, value in fields.items() if value is not None and name != "semantic" and not name.startswith("otel_")})
 
 
 def _classify_decode_error(raw: bytes, error: msgspec.DecodeError) -> Reject:
@@ -391,6 +407,13 @@ def decode_record(raw: bytes | str | None, *, max_bytes: int = DEFAULT_MAX_RECOR
     >>> [e.tool for e in events], [(r.reason, r.index) for r in rejects]
     (['search'], [('unknown_kind', 1)])
     """
+    try:
+        return _decode_record(raw, max_bytes)
+    except RecursionError:  # JSON nested past the decoder's depth: a few kilobytes suffice
+        return [], [Reject(reason="schema", detail="nested more deeply than the decoder's recursion limit")]
+
+
+def _decode_record(raw: bytes | str | None, max_bytes: int) -> tuple[list[Event], list[Reject]]:
     if raw is None:
         return [], [Reject(reason="empty", detail="null record value")]
     if isinstance(raw, str):

@@ -20,7 +20,7 @@ from typing import Iterator
 import msgspec
 
 from monitor.detectors.embedding_drift import as_vector
-from monitor.events import Event, Reject, decode_record
+from monitor.events import Event, Reject, decode_record, encode_event
 from monitor.findings import FIXED_SEVERITIES, Finding, make_finding
 from monitor.keys import OTHER, KeyCap
 from monitor.otel.decoder import ContentTable, OtlpDecoder
@@ -220,11 +220,26 @@ class Pipeline:
         runs between decoding and processing (the worker attaches sampled embeddings there).
         """
         events, rejects = self.decode(raw, source)
-        for reject in rejects:
-            self.rejects_by_reason[reject.reason] += 1
         if prepare is not None:
             prepare(events)
-        return RecordResult([self.process(event) for event in events], rejects)
+        results = []
+        for index, event in enumerate(events):
+            result = self.process_safely(event)
+            if isinstance(result, Reject):
+                result.index = index if len(events) > 1 else None
+                rejects.append(result)
+            else:
+                results.append(result)
+        for reject in rejects:
+            self.rejects_by_reason[reject.reason] += 1
+        return RecordResult(results, rejects)
+
+    def process_safely(self, event: Event) -> EventResult | Reject:
+        """:meth:`process`, with any exception turned into an ``internal_error`` reject that keeps the event."""
+        try:
+            return self.process(event)
+        except Exception as error:  # a bug must cost one event, never the worker or the rest of the record
+            return Reject(reason="internal_error", detail=f"{type(error).__name__} while processing a {event.kind}", raw=encode_event(event))
 
     def decode(self, raw: bytes | str | None, source: str = AIFM) -> tuple[list[Event], list[Reject]]:
         """One record's events and rejects, without processing them (replay reorders them first)."""

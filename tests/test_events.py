@@ -56,7 +56,7 @@ def test_each_bad_record_gets_its_reason(raw, reason):
 def test_every_reject_reason_is_exercised():
     # the parametrized cases above cover the whole public vocabulary
     covered = {"empty", "too_large", "not_utf8", "invalid_json", "not_object", "schema", "missing_field", "unknown_kind"}
-    covered.add("otlp_invalid")  # OTLP requests only: tests/test_otel.py
+    covered |= {"otlp_invalid", "internal_error"}  # OTLP requests: tests/test_otel.py; pipeline failures: tests/test_pipeline.py
     assert covered == set(REJECT_REASONS)
 
 
@@ -121,3 +121,22 @@ def test_logprobs_list_gives_its_mean():
 def test_unknown_fields_are_ignored():
     (event,), rejects = decode_record(encode(model_call(0, custom_attribute={"x": 1})))
     assert rejects == [] and event.model == "gpt-4o"
+
+
+def test_json_nested_past_the_recursion_limit_is_a_reject_not_an_exception():
+    deep = b'{"kind": "tool_call", "tool": "t", "status": "ok", "result": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    events, rejects = decode_record(deep, max_bytes=100_000)
+    assert events == [] and [r.reason for r in rejects] == ["schema"]
+    events, rejects = decode_record(b"[" + deep + b"]", max_bytes=100_000)
+    assert events == [] and [r.reason for r in rejects] == ["schema"]
+
+
+def test_token_counts_are_bounded_at_decode():
+    huge = b'{"kind": "model_call", "model": "m", "latency_ms": 5, "output_tokens": 1' + b"0" * 309 + b"}"
+    assert reasons(huge) == ["schema"]
+
+
+def test_the_monitors_own_scores_are_never_read_from_input():
+    raw = b'{"kind": "model_call", "model": "m", "output_text": "Sure.", "aifm.internal.semantic": {"refusal_margin": 0.5}}'
+    (event,), _ = decode_record(raw)
+    assert event.semantic is None

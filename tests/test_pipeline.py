@@ -174,3 +174,21 @@ def test_events_without_timestamp_use_the_latest_event_time(pipeline):
     (event,), _ = decode_record(encode(model_call(11, ts=None)))
     pipeline.process(event)
     assert pipeline.clock == 1_800_000_010
+
+
+def test_an_exception_inside_the_pipeline_costs_that_event_only_and_keeps_it(pipeline, monkeypatch):
+    from conftest import encode, model_call
+
+    original = type(pipeline).process
+
+    def failing(self, event):
+        if event.event_id == "m-1":
+            raise ZeroDivisionError("a bug")
+        return original(self, event)
+
+    monkeypatch.setattr(type(pipeline), "process", failing)
+    result = pipeline.process_record(encode([model_call(0), model_call(1), model_call(2)]))
+    assert [r.event.event_id for r in result.results] == ["m-0", "m-2"]
+    (reject,) = result.rejects
+    assert (reject.reason, reject.index) == ("internal_error", 1) and b'"event_id":"m-1"' in reject.raw
+    assert "a bug" not in reject.detail and pipeline.rejects_by_reason["internal_error"] == 1

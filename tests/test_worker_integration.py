@@ -356,3 +356,17 @@ def test_a_single_snapshot_record_is_found_although_the_broker_understates_end_o
     asyncio.run(create())
     produce(broker.bootstrap_servers, settings.state_topic(names.events), [(f"{names.events}:0".encode(), b"only-snapshot")])
     assert asyncio.run(read_snapshots(settings, [(names.events, 0)])) == {(names.events, 0): b"only-snapshot"}
+
+
+def test_a_record_that_once_crashed_the_agent_costs_only_itself(broker, workers):
+    """150 good records and one nested 5,000 deep: every good one processed, the deep one a dead letter, none acked unprocessed."""
+    names = Names()
+    worker = workers(broker.bootstrap_servers, names)
+    worker.wait_ready()
+    deep = b'{"kind": "tool_call", "tool": "t", "status": "ok", "result": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    records = [(b"gpt-4o", encode(model_call(i))) for i in range(100)] + [(b"gpt-4o", deep)] + [(b"gpt-4o", encode(model_call(i))) for i in range(100, 150)]
+    produce(broker.bootstrap_servers, names.events, records)
+    worker.wait_metric("aifm_events_total", 150)
+    (dead,) = read_topic(broker.bootstrap_servers, names.dlq, at_least=1)
+    assert dead.value == deep and dict(dead.headers)["aifm.reason"] == b"schema"
+    assert worker.metric("aifm_events_total") == 150

@@ -155,3 +155,17 @@ def test_only_the_version_now_serving_is_exported_per_model(processor):
     text = generate_latest(processor.metrics.registry).decode()
     assert 'aifm_model_version_info{model="gpt-4o",model_version="v2"} 1.0' in text
     assert 'model_version="v1"} 1.0' not in text.split("aifm_model_version_info", 1)[1].split("# HELP", 1)[0]
+
+
+def test_a_metrics_port_in_use_names_the_setting_and_the_port(capsys):
+    import socket
+
+    from monitor.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["worker", "--metrics-port", str(port), "--bootstrap-servers", "127.0.0.1:1"]) == 2
+    error = capsys.readouterr().err
+    assert f"metrics port: cannot serve /metrics on 127.0.0.1:{port}" in error and "--metrics-port" in error

@@ -10,6 +10,7 @@ from typing import IO, Callable, Iterable
 
 import msgspec
 
+from monitor.events import Reject
 from monitor.findings import Finding, encode_finding
 from monitor.pipeline import Pipeline
 from monitor.replay.reader import RejectedLine, expand_paths, merged_events, read_lines
@@ -79,9 +80,12 @@ def replay(
     events = _then_held(events, pipeline)
     if embedder is not None:
         events = embedder.batches(events)
-    process = pipeline.process
+    process = pipeline.process_safely
     for event in events:
         result = process(event)
+        if isinstance(result, Reject):  # the pipeline failed on this event: kept in the reject report, the replay goes on
+            rejected.append(RejectedLine(f"event {event.event_id or '?'}", 0, result, result.raw or b""))
+            continue
         if signals_out is not None:
             signals_out.write(_json.encode({"event_id": event.event_id, "kind": event.kind, "ts": event.ts, "signals": result.signals}))
             signals_out.write(b"\n")

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.sensors import Sensor
 
 from monitor.metrics import Metrics
@@ -174,9 +175,9 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
                 message = event.message
                 if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
                     continue  # the partition was revoked meanwhile: its new owner processes the record
-                output = processor.handle(message.topic, message.partition, message.offset, message.value)
+                output = processor.handle_safely(message.topic, message.partition, message.offset, message.value)
                 if output.alerts or output.dead_letters or output.rekeyed:
-                    await publish(message, output)
+                    await _until_sent(publish, message, output, metrics)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: MonitorApp, assigned, **kwargs) -> None:
@@ -226,6 +227,25 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
             log.warning("broker %s unreachable (%s); the consumer keeps retrying", settings.bootstrap_servers, type(error).__name__)
 
     return app
+
+
+async def _until_sent(publish, message, output, metrics: Metrics) -> None:
+    """Publish, retrying with backoff while the broker is away: the record is acked only once its outputs are sent.
+
+    An error the client calls not retriable (a message over the producer's size limit) is raised as before.
+    """
+    delay = 0.5
+    while True:
+        try:
+            await publish(message, output)
+            return
+        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+            if isinstance(error, KafkaError) and not error.retriable:
+                raise
+            metrics.broker_errors.inc()
+            log.warning("could not publish a record's outputs (%s); retrying in %.1f s", type(error).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
 
 
 async def _write_final_snapshots(app: MonitorApp, partitions: list[tuple[str, int]]) -> None:

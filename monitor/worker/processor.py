@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 import msgspec
 
-from monitor.events import Event
+from monitor.events import Event, Reject, encode_event
 from monitor.findings import encode_finding
 from monitor.metrics import Metrics
 from monitor.otel.decoder import ContentTable
@@ -47,12 +47,7 @@ def partition_key(event: Event) -> bytes:
     return (event.agent or event.target_agent or event.target_model or "unkeyed").encode()
 
 
-def encode_event(event: Event) -> bytes:
-    """An event as our JSON schema (docs/events.md), without the fields it does not have."""
-    return _encoder.encode({name: value for name, value in msgspec.structs.asdict(event).items() if value is not None and name != "semantic"})
 
-
-_encoder = msgspec.json.Encoder()
 
 
 class _PartitionState:
@@ -143,6 +138,24 @@ class StreamProcessor:
 
     def _snapshot(self, state: _PartitionState) -> bytes:
         return _OFFSET.pack(state.next_offset) + state.pipeline.snapshot()
+
+    def handle_safely(self, topic: str, partition: int, offset: int, value: bytes | None) -> Output:
+        """:meth:`handle`, with any exception turned into an ``internal_error`` dead letter of the record.
+
+        The agent must never crash: faust would ack the rest of its group of records unprocessed.
+        """
+        try:
+            return self.handle(topic, partition, offset, value)
+        except Exception as error:
+            log.error("processing failed (%s) at %s[%d]@%d; the record goes to the dead-letter topic", type(error).__name__, topic, partition, offset)
+            state = self._partitions.get((topic, partition))
+            if state is not None and offset >= state.next_offset:
+                state.next_offset = offset + 1
+                state.dirty = True
+            output = Output()
+            reject = Reject(reason="internal_error", detail=f"{type(error).__name__} while processing the record")
+            self._outputs(state.pipeline if state is not None else None, RecordResult([], [reject]), output, topic, partition, offset, value, AIFM)
+            return output
 
     def handle(self, topic: str, partition: int, offset: int, value: bytes | None) -> Output:
         """Process one Kafka record. Never raises on bad input.

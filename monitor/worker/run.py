@@ -12,7 +12,7 @@ from prometheus_client import start_http_server
 
 from monitor.metrics import Metrics
 from monitor.worker.app import create_app
-from monitor.worker.settings import WorkerSettings
+from monitor.worker.settings import SettingsError, WorkerSettings
 
 log = logging.getLogger("aifm.worker")
 
@@ -41,7 +41,13 @@ def start_metrics(settings: WorkerSettings, metrics: Metrics):
     """Serve /metrics on the configured address; returns the server (or None when port is 0)."""
     if settings.metrics_port == 0:
         return None
-    server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_bind, registry=metrics.registry)
+    try:
+        server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_bind, registry=metrics.registry)
+    except OSError as error:
+        raise SettingsError(
+            f"metrics port: cannot serve /metrics on {settings.metrics_bind}:{settings.metrics_port} ({error.strerror}); "
+            "choose another with --metrics-port / AIFM_METRICS_PORT (0: none)"
+        ) from None
     log.info("metrics on http://%s:%d/metrics", settings.metrics_bind, settings.metrics_port)
     return server
 
