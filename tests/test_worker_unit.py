@@ -74,6 +74,17 @@ def test_rejects_become_dead_letters_with_their_own_bytes_and_provenance(process
     assert whole.dead_letters[0][0] == b"{broken"
 
 
+def test_a_batch_of_many_bad_elements_is_one_dead_letter_with_the_count_not_one_per_element(processor):
+    processor.assign("ai.events", 0)
+    batch = json.dumps([model_call(0)] + [{}] * 5000 + [{"kind": "nope"}]).encode()
+    output = processor.handle("ai.events", 0, 3, batch)
+    ((value, headers),) = output.dead_letters
+    headers = dict(headers)
+    assert value == batch and headers["aifm.rejected_count"] == b"5001" and headers["aifm.reason"] == b"missing_field"
+    assert headers["aifm.detail"] == b"5001 elements rejected (missing_field 5000, unknown_kind 1); the whole record is kept"
+    assert processor.metrics.rejected["missing_field"] == 5000 and processor.metrics.events["model_call"] == 1
+
+
 def test_a_restored_partition_skips_what_its_snapshot_already_holds(processor, thresholds, sample_boundaries):
     processor.assign("ai.events", 0)
     for offset in range(50):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
+from collections import Counter
 from datetime import datetime, timezone
 
 import msgspec
@@ -26,6 +27,10 @@ from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import Thresholds
 
 log = logging.getLogger("aifm.worker")
+
+#: A record with more rejected elements than this becomes one dead letter (the whole record, the count in its
+#: headers) instead of one per element: a 1 MB batch of ``{}`` would otherwise write 333,000 of them.
+MAX_DEAD_LETTERS_PER_RECORD = 100
 
 #: Snapshot layout: 8-byte big-endian next offset, then the pipeline's snapshot.
 _OFFSET = struct.Struct(">q")
@@ -232,20 +237,34 @@ class StreamProcessor:
                 output.alerts.append((finding.alert_id.encode(), encode_finding(finding)))
                 if metrics is not None:
                     metrics.observe_finding(finding)
-        for reject in result.rejects:
+        rejects = result.rejects
+        if metrics is not None:
+            for reject in rejects:
+                metrics.observe_reject(reject.reason)
+        if len(rejects) > MAX_DEAD_LETTERS_PER_RECORD:
+            reasons = Counter(reject.reason for reject in rejects)
+            summary = Reject(
+                reason=reasons.most_common(1)[0][0],
+                detail=f"{len(rejects)} elements rejected ({', '.join(f'{r} {n}' for r, n in sorted(reasons.items()))}); the whole record is kept",
+            )
+            output.dead_letters.append((value if value is not None else b"", [*self._provenance(summary, topic, partition, offset), ("aifm.rejected_count", str(len(rejects)).encode())]))
+            return
+        for reject in rejects:
             original = reject.raw if reject.raw is not None else (value if value is not None else b"")
-            dead_headers = [
-                ("aifm.reason", reject.reason.encode()),
-                ("aifm.detail", reject.detail.encode()),
-                ("aifm.source.topic", topic.encode()),
-                ("aifm.source.partition", str(partition).encode()),
-                ("aifm.source.offset", str(offset).encode()),
-                ("aifm.rejected_at", datetime.now(timezone.utc).isoformat(timespec="milliseconds").encode()),
-            ]
+            dead_headers = self._provenance(reject, topic, partition, offset)
             if reject.index is not None:
                 dead_headers.append(("aifm.batch_index", str(reject.index).encode()))
                 if source != AIFM:  # the dead letter is that one span or log record, as it came
                     dead_headers.append(("aifm.otlp.element", b"span" if source == "spans" else b"log_record"))
             output.dead_letters.append((original, dead_headers))
-            if metrics is not None:
-                metrics.observe_reject(reject.reason)
+
+    @staticmethod
+    def _provenance(reject: Reject, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+        return [
+            ("aifm.reason", reject.reason.encode()),
+            ("aifm.detail", reject.detail.encode()),
+            ("aifm.source.topic", topic.encode()),
+            ("aifm.source.partition", str(partition).encode()),
+            ("aifm.source.offset", str(offset).encode()),
+            ("aifm.rejected_at", datetime.now(timezone.utc).isoformat(timespec="milliseconds").encode()),
+        ]
