@@ -214,6 +214,21 @@ def test_bad_spans_are_rejected_one_by_one_and_never_take_the_good_ones_with_the
     assert pipeline.decode(b'{"resourceSpans": 3}', AIFM)[1][0].reason == "otlp_invalid"
 
 
+def test_mutated_requests_never_raise_and_every_reject_has_a_known_reason(captured, thresholds):
+    import random
+
+    rng = random.Random(5)
+    spans, logs = captured["openai-v2"]
+    pipeline = Pipeline(thresholds)
+    for _ in range(400):
+        source, raw = rng.choice([(OTLP_SPANS, spans[0]), (OTLP_LOGS, logs[0])])
+        mutated = bytearray(raw)
+        for _ in range(rng.randint(1, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        result = pipeline.process_record(bytes(mutated), source=source)  # must not raise
+        assert all(reject.reason in ("otlp_invalid", "schema", "missing_field") for reject in result.rejects)
+
+
 def test_replay_and_signals_read_otlp_json_files_as_the_collector_file_exporter_writes_them(captured, tmp_path, capsys):
     spans, logs = captured["openai-v2"]
     lines = []

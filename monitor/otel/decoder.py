@@ -141,7 +141,10 @@ class OtlpDecoder:
         rejects = [Reject(reason="schema", detail=r.detail, index=r.index, raw=r.raw) for r in records if isinstance(r, BadElement)]
         if kind == LOGS:
             for record in good:
-                self._log(record, events)
+                try:
+                    self._log(record, events)
+                except Exception as error:  # a body of an unexpected shape: this record is rejected, never its request
+                    rejects.append(Reject(reason="schema", detail=f"log record: {type(error).__name__} while reading its content", index=record.index, raw=record.raw))
             return events, rejects
         for span in good:  # every span first: an agent span ends, and is exported, after its children
             self._remember(span, events)
@@ -191,7 +194,7 @@ class OtlpDecoder:
             event = normalise(span_to_event(span, kind, agent=agent, content=content, fallback_model=self._model_of_ancestors(span)))
         except SchemaError as error:
             return Reject(reason=error.reason, detail=str(error), index=span.index, raw=span.raw)
-        except (ValueError, TypeError, OverflowError, RecursionError) as error:
+        except Exception as error:  # attributes of unexpected shapes: this span is rejected, never its request
             return Reject(reason="schema", detail=f"span: {type(error).__name__} while mapping its attributes", index=span.index, raw=span.raw)
         wants_content = (
             content is not None
