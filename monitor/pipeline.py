@@ -223,11 +223,10 @@ class Pipeline:
         if prepare is not None:
             prepare(events)
         results = []
-        for index, event in enumerate(events):
+        for event in events:
             result = self.process_safely(event)
             if isinstance(result, Reject):
-                result.index = index if len(events) > 1 else None
-                rejects.append(result)
+                rejects.append(result)  # its raw is the event itself: no batch position needed
             else:
                 results.append(result)
         for reject in rejects:
@@ -258,7 +257,7 @@ class Pipeline:
         return self.otlp.decode(raw, source)
 
     def release_held(self) -> RecordResult:
-        """Process the OTLP model-call spans still waiting for their log records (end of a replay, a checkpoint)."""
+        """Process, now, every OTLP span still waiting for its agent or its log records (what a replay does at its end)."""
         return RecordResult([self.process(event) for event in self.otlp.flush()], [])
 
     def count_reject(self, reason: str) -> None:

@@ -190,5 +190,5 @@ def test_an_exception_inside_the_pipeline_costs_that_event_only_and_keeps_it(pip
     result = pipeline.process_record(encode([model_call(0), model_call(1), model_call(2)]))
     assert [r.event.event_id for r in result.results] == ["m-0", "m-2"]
     (reject,) = result.rejects
-    assert (reject.reason, reject.index) == ("internal_error", 1) and b'"event_id":"m-1"' in reject.raw
+    assert reject.reason == "internal_error" and b'"event_id":"m-1"' in reject.raw
     assert "a bug" not in reject.detail and pipeline.rejects_by_reason["internal_error"] == 1

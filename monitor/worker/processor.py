@@ -22,7 +22,7 @@ from monitor.events import Event, Reject, encode_event
 from monitor.findings import encode_finding
 from monitor.metrics import Metrics
 from monitor.otel.decoder import ContentTable
-from monitor.pipeline import AIFM, Pipeline, RecordResult
+from monitor.pipeline import AIFM, OTLP_SPANS, Pipeline, RecordResult
 from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import Thresholds
 
@@ -50,9 +50,6 @@ def partition_key(event: Event) -> bytes:
     if event.kind in ("model_call", "feedback") and event.model:
         return event.model.encode()
     return (event.agent or event.target_agent or event.target_model or "unkeyed").encode()
-
-
-
 
 
 class _PartitionState:
@@ -215,7 +212,7 @@ class StreamProcessor:
         return RecordResult([], rejects)
 
     def release_held(self) -> list[Output]:
-        """OTLP spans that have waited a whole checkpoint interval for their log records, as events to re-key."""
+        """OTLP spans that have waited a whole checkpoint interval for their agent or log records, as events to re-key."""
         outputs = []
         for state in self._partitions.values():
             if not state.pipeline.otlp.held:
@@ -255,7 +252,7 @@ class StreamProcessor:
             if reject.index is not None:
                 dead_headers.append(("aifm.batch_index", str(reject.index).encode()))
                 if source != AIFM:  # the dead letter is that one span or log record, as it came
-                    dead_headers.append(("aifm.otlp.element", b"span" if source == "spans" else b"log_record"))
+                    dead_headers.append(("aifm.otlp.element", b"span" if source == OTLP_SPANS else b"log_record"))
             output.dead_letters.append((original, dead_headers))
 
     @staticmethod
