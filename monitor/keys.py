@@ -43,3 +43,52 @@ class KeyCap:
 
     def admitted(self, label: str) -> frozenset[str]:
         return frozenset(self._admitted.get(label, ()))
+
+
+#: Distinct (model, agent, tool) combinations a worker exports per metric family; more fold into ``other``.
+MAX_SERIES_KEYS = 2_000
+_CACHE_SIZE = 8_192
+
+
+class SeriesCap:
+    """The worker-wide cap on metric labels: values per label, and (model, agent, tool) combinations.
+
+    Each partition's pipeline caps its own keys (its detector state), so a worker with
+    several partitions could export several times the per-label cap, and combinations of
+    capped values multiply. This cap applies to what one worker exports, whatever its
+    partitions. Empty labels (a series the label does not apply to) stay empty.
+
+    >>> cap = SeriesCap(max_values=2, max_series=2)
+    >>> [cap.labels(t) for t in (("a", "x", ""), ("b", "x", ""), ("c", "x", ""), ("a", "y", ""))]
+    [('a', 'x', ''), ('b', 'x', ''), ('other', 'other', ''), ('other', 'other', '')]
+    >>> cap.folded
+    2
+    """
+
+    def __init__(self, max_values: int = 200, max_series: int = MAX_SERIES_KEYS) -> None:
+        self.values = KeyCap(max_values)
+        self.max_series = max_series
+        self._series: set[tuple[str, str, str]] = set()
+        self._cache: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+        self.folded = 0  # observations exported under "other" instead of their own values
+
+    def labels(self, labels: tuple[str, str, str]) -> tuple[str, str, str]:
+        capped = self._cache.get(labels)
+        if capped is not None:
+            return capped
+        value = self.values.value
+        capped = tuple("" if raw == "" else value(name, raw) for name, raw in zip(("model", "agent", "tool"), labels))
+        if capped not in self._series:
+            if len(self._series) < self.max_series:
+                self._series.add(capped)
+            else:
+                capped = tuple("" if raw == "" else OTHER for raw in capped)
+        if capped != labels:
+            self.folded += 1
+        if len(self._cache) < _CACHE_SIZE and OTHER not in capped:
+            self._cache[labels] = capped
+        return capped
+
+    def value(self, label: str, raw: str) -> str:
+        """One label outside the (model, agent, tool) combinations (a model version), capped the same way."""
+        return raw if raw == "" else self.values.value(label, raw)

@@ -33,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from monitor import __version__
 from monitor.events import CONTROL_ACTIONS, KINDS, REJECT_REASONS, Event
 from monitor.findings import ALERT_NAMES, FINDING_KEYS, finding_severity
+from monitor.keys import SeriesCap
 from monitor.otel.mapping import IGNORED_KINDS
 from monitor.signals import MODEL_VERSION, SERIES_LABELS
 
@@ -62,6 +63,7 @@ class Metrics:
         self.kill_switch_events = Tally(dict.fromkeys(CONTROL_ACTIONS, 0))  # action
         self.finding_severities: dict[tuple[str, str], tuple[str, str]] = {}  # (signal, detector) -> (alert, severity)
         self.embedder = None  # set by the worker in embedding sample mode
+        self.cap = SeriesCap()  # worker-wide: partitions cap their own keys, this caps what the worker exports
         r.register(_EventCounters(self))
         self.serving_version = Gauge("aifm_model_version_info", "1 for the model version last seen serving.", ["model", "model_version"], registry=r)
         self._serving: dict[str, str] = {}  # model -> version exported as serving
@@ -89,12 +91,23 @@ class Metrics:
         for kind in IGNORED_KINDS:
             self.otlp_ignored.labels(kind)
         self.otlp_joined = Counter("aifm_otlp_log_content_joined", "Model-call spans whose prompt or output came from OTLP log records.", registry=r)
+        self.labels_folded = Gauge(
+            "aifm_metric_labels_folded",
+            "Observations exported under 'other' by the worker's label cap (values per label, combinations per family).",
+            registry=r,
+        )
+        self.labels_folded.set_function(lambda: self.cap.folded)
         self.otlp_waiting = Gauge("aifm_otlp_spans_waiting", "Model-call spans waiting for their OTLP log records.", registry=r)
 
     # -- per event ----------------------------------------------------------------------
 
+    def cap_labels(self, max_values_per_label: int) -> None:
+        """The worker-wide label cap, from thresholds.yaml's ``keys.max_values_per_label``."""
+        self.cap = SeriesCap(max_values_per_label)
+
     def observe_event(self, event: Event, signals: dict, labels: tuple[str, str, str]) -> None:
-        """Count one accepted event and the signals it produced. ``labels``: its capped (model, agent, tool), "" where absent."""
+        """Count one accepted event and the signals it produced. ``labels``: its (model, agent, tool), "" where absent."""
+        labels = self.cap.labels(labels)
         self.events[event.kind] += 1
         by_signal = self.signal_counts.get(labels)
         if by_signal is None:
@@ -130,10 +143,11 @@ class Metrics:
 
     def observe_finding(self, finding) -> None:
         key = finding.key
-        series = (finding.signal, finding.alert, finding.severity, *(key.get(label, "") for label in KEY_LABELS))
+        labels = self.cap.labels(tuple(key.get(label, "") for label in KEY_LABELS))
+        series = (finding.signal, finding.alert, finding.severity, *labels)
         self.last_finding_at[series] = time.time()
         if finding.type == "annotation":
-            self.version_changes[(key["model"], key["model_version"])] += 1
+            self.version_changes[(labels[0], self.cap.value("model_version", key["model_version"]))] += 1
             return
         self.findings[series] += 1
 
@@ -159,11 +173,12 @@ class Metrics:
         serving: dict[str, str] = {}
         for pipeline in pipelines:
             for signal, detector_name, key, detector, count in pipeline.streams():
-                labels = (signal, detector_name, *(key.get(label, "") for label in KEY_LABELS))
+                labels = (signal, detector_name, *self.cap.labels(tuple(key.get(label, "") for label in KEY_LABELS)))
                 self.detector_statistic.labels(*labels).set(detector.statistic)
                 self.detector_threshold.labels(*labels).set(detector.threshold)
                 self.detector_events.labels(*labels).set(count)
-            serving.update(pipeline.serving_versions())
+            for model, version in pipeline.serving_versions().items():
+                serving[self.cap.labels((model, "", ""))[0]] = self.cap.value("model_version", version)
         for model, version in serving.items():
             previous = self._serving.get(model)
             if previous != version:

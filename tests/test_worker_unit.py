@@ -180,3 +180,25 @@ def test_a_metrics_port_in_use_names_the_setting_and_the_port(capsys):
         assert main(["worker", "--metrics-port", str(port), "--bootstrap-servers", "127.0.0.1:1"]) == 2
     error = capsys.readouterr().err
     assert f"metrics port: cannot serve /metrics on 127.0.0.1:{port}" in error and "--metrics-port" in error
+
+
+def test_the_label_cap_holds_per_worker_across_partitions_and_per_family_across_combinations(thresholds, sample_boundaries):
+    import re
+
+    processor = StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
+    for partition in range(4):  # each partition admits its own 200 keys: together 600 distinct models
+        processor.assign("ai.events", partition)
+        for i in range(150):
+            processor.handle("ai.events", partition, i, encode(model_call(i, model=f"m{partition}-{i}")))
+    text = generate_latest(processor.metrics.registry).decode()
+    models = set(re.findall(r'aifm_signal_events_total\{agent="",model="([^"]+)",signal="refusal"', text))
+    assert len(models) == 201 and "other" in models  # 200 of their own, the rest folded
+    assert processor.metrics.cap.folded == 400
+
+    combos = StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
+    combos.assign("ai.events", 0)
+    for i in range(3600):  # 60 agents x 60 tools: every value within the per-label cap, the combinations not
+        combos.handle("ai.events", 0, i, encode(tool_call(i, agent=f"a{i // 60}", tool=f"t{i % 60}")))
+    text = generate_latest(combos.metrics.registry).decode()
+    series = set(re.findall(r'aifm_signal_events_total\{agent="([^"]+)",model="",signal="tool_failure",tool="([^"]+)"', text))
+    assert len(series) == 2001 and ("other", "other") in series

@@ -124,6 +124,7 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     boundaries = load_boundaries(settings.boundaries)
     metrics = metrics if metrics is not None else Metrics()
     metrics.expect_findings(thresholds)
+    metrics.cap_labels(thresholds.max_values_per_label)
     credentials = _credentials(settings)
     app = MonitorApp(
         settings.group_id,
