@@ -91,12 +91,6 @@ class Metrics:
         for kind in IGNORED_KINDS:
             self.otlp_ignored.labels(kind)
         self.otlp_joined = Counter("aifm_otlp_log_content_joined", "Model-call spans whose prompt or output came from OTLP log records.", registry=r)
-        self.labels_folded = Gauge(
-            "aifm_metric_labels_folded",
-            "Observations exported under 'other' by the worker's label cap (values per label, combinations per family).",
-            registry=r,
-        )
-        self.labels_folded.set_function(lambda: self.cap.folded)
         self.otlp_waiting = Gauge("aifm_otlp_spans_waiting", "Model-call spans waiting for their OTLP log records.", registry=r)
 
     # -- per event ----------------------------------------------------------------------
@@ -271,6 +265,11 @@ class _EventCounters:
             family.add_metric(list(series), at)
         yield family
         yield from _embedding_families(metrics.embedder)
+        yield CounterMetricFamily(
+            "aifm_metric_labels_folded",
+            "Observations exported under 'other' by the worker's label cap (values per label, combinations per family).",
+            value=metrics.cap.folded,
+        )
         yield GaugeMetricFamily("aifm_last_event_timestamp_seconds", "Event time of the newest event processed.", value=metrics.last_event_ts)
         yield GaugeMetricFamily("aifm_last_processed_timestamp_seconds", "Wall-clock time the last record was processed.", value=metrics.last_processed_at)
 

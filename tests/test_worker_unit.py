@@ -193,7 +193,7 @@ def test_the_label_cap_holds_per_worker_across_partitions_and_per_family_across_
     text = generate_latest(processor.metrics.registry).decode()
     models = set(re.findall(r'aifm_signal_events_total\{agent="",model="([^"]+)",signal="refusal"', text))
     assert len(models) == 201 and "other" in models  # 200 of their own, the rest folded
-    assert processor.metrics.cap.folded == 400
+    assert processor.metrics.cap.folded == 400 and "aifm_metric_labels_folded_total 400.0" in text
 
     combos = StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
     combos.assign("ai.events", 0)
