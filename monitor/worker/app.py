@@ -152,6 +152,10 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     app.sensors.add(_CommitTimer(metrics))
     app.revoked = set()  # source partitions taken away from this worker and not given back
     app.state_changed = asyncio.Event()  # pulsed whenever partitions are assigned or revoked
+    # Held by the agent while it processes a group and by the checkpoint while it snapshots and commits:
+    # otherwise records processed while a snapshot is being flushed are acked and committed, though the
+    # snapshot does not hold them, and a crash then loses them from detector state.
+    app.processing = asyncio.Lock()
     sources = app.topic(*settings.sources, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
@@ -172,13 +176,14 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
         # then runs with warm caches instead of between faust's own steps. faust acks
         # (and our checkpoints commit) a group's offsets only once the whole group is processed.
         async for events in stream.take_events(TAKE_RECORDS, within=TAKE_WITHIN_SECONDS):
-            for event in events:
-                message = event.message
-                if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
-                    continue  # the partition was revoked meanwhile: its new owner processes the record
-                output = processor.handle_safely(message.topic, message.partition, message.offset, message.value)
-                if output.alerts or output.dead_letters or output.rekeyed:
-                    await _until_sent(publish, message, output, metrics)
+            async with app.processing:
+                for event in events:
+                    message = event.message
+                    if not processor.has(message.topic, message.partition) and not await _wait_for_state(app, message.topic, message.partition):
+                        continue  # the partition was revoked meanwhile: its new owner processes the record
+                    output = processor.handle_safely(message.topic, message.partition, message.offset, message.value)
+                    if output.alerts or output.dead_letters or output.rekeyed:
+                        await _until_sent(publish, message, output, metrics)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: MonitorApp, assigned, **kwargs) -> None:
@@ -205,10 +210,8 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
 
     @app.timer(settings.snapshot_seconds)
     async def checkpoint() -> None:
-        for output in processor.release_held():  # OTLP spans whose log records did not come within an interval
-            await publish(None, output)
         try:
-            written = await asyncio.wait_for(app.checkpoint(), timeout=max(5.0, settings.snapshot_seconds))
+            written = await asyncio.wait_for(_checkpoint_between_groups(app, publish), timeout=max(5.0, settings.snapshot_seconds))
         except Exception as error:  # the broker may be away: report, keep the state, try again next time
             metrics.broker_errors.inc()
             log.warning("checkpoint failed (%s); offsets stay uncommitted until the next one", type(error).__name__)
@@ -228,6 +231,14 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
             log.warning("broker %s unreachable (%s); the consumer keeps retrying", settings.bootstrap_servers, type(error).__name__)
 
     return app
+
+
+async def _checkpoint_between_groups(app: MonitorApp, publish) -> int:
+    """The checkpoint, taken while the agent is between groups: the commit then covers no record the snapshots lack."""
+    async with app.processing:
+        for output in app.processor.release_held():  # OTLP spans whose agent or log records did not come within an interval
+            await publish(None, output)
+        return await app.checkpoint()
 
 
 async def _until_sent(publish, message, output, metrics: Metrics) -> None:
