@@ -397,6 +397,13 @@ def _decode_batch(raw: bytes) -> tuple[list[Event], list[Reject]]:
     return events, rejects
 
 
+def too_large(raw: bytes, max_bytes: int) -> Reject | None:
+    """The reject of a record over the size limit (never parsed), None within it."""
+    if len(raw) > max_bytes:
+        return Reject(reason="too_large", detail=f"{len(raw)} bytes, over the limit of {max_bytes}")
+    return None
+
+
 def decode_record(raw: bytes | str | None, *, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[list[Event], list[Reject]]:
     """Decode one record (an object or a batch array) into events and rejects.
 
@@ -418,8 +425,9 @@ def _decode_record(raw: bytes | str | None, max_bytes: int) -> tuple[list[Event]
         return [], [Reject(reason="empty", detail="null record value")]
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
-    if len(raw) > max_bytes:
-        return [], [Reject(reason="too_large", detail=f"{len(raw)} bytes, over the limit of {max_bytes}")]
+    oversized = too_large(raw, max_bytes)
+    if oversized is not None:
+        return [], [oversized]
     head = raw.lstrip()[:1]
     if head == b"{":
         result = _decode_object(raw, None)

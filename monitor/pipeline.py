@@ -20,7 +20,7 @@ from typing import Iterator
 import msgspec
 
 from monitor.detectors.embedding_drift import as_vector
-from monitor.events import Event, Reject, decode_record, encode_event
+from monitor.events import Event, Reject, decode_record, encode_event, too_large
 from monitor.findings import FIXED_SEVERITIES, Finding, make_finding
 from monitor.keys import OTHER, KeyCap
 from monitor.otel.decoder import ContentTable, OtlpDecoder
@@ -252,8 +252,9 @@ class Pipeline:
             source = kind
         if raw is None or not raw.strip():
             return [], [Reject(reason="empty", detail="null or blank record")]
-        if len(raw) > max_bytes:
-            return [], [Reject(reason="too_large", detail=f"{len(raw)} bytes, over the limit of {max_bytes}")]
+        oversized = too_large(raw, max_bytes)
+        if oversized is not None:
+            return [], [oversized]
         return self.otlp.decode(raw, source)
 
     def release_held(self) -> RecordResult:

@@ -33,6 +33,7 @@ MAX_CONTENT_ENTRIES = 20_000
 HOLD_SECONDS = 30.0
 MAX_HELD = 10_000
 _MAX_ANCESTRY = 64
+_PARENT, _AGENT, _MODEL = 0, 1, 2  # fields of an ancestry entry
 #: Log records that carry a call's answer (the legacy choice, or the latest convention's whole operation).
 _ANSWER_EVENTS = frozenset({"gen_ai.choice", "gen_ai.client.inference.operation.details"})
 
@@ -44,7 +45,6 @@ class ContentTable:
         self.max_entries = max_entries
         self._by_span: OrderedDict[str, Content] = OrderedDict()
         self.content_scopes: set[str] = set()  # instrumentation scopes seen writing content to log records
-        self.dropped = 0  # entries pushed out before any span took them
         self.added = 0  # entries ever added: readers note how far they have looked
         self._recent: deque[str] = deque(maxlen=max_entries)  # span ids in the order added
 
@@ -60,7 +60,6 @@ class ContentTable:
         self.added += 1
         if len(self._by_span) > self.max_entries:
             self._by_span.popitem(last=False)
-            self.dropped += 1
 
     def take(self, span_id: str) -> Content | None:
         return self._by_span.pop(span_id, None)
@@ -69,9 +68,6 @@ class ContentTable:
         """Span ids added after the first ``seen`` additions (as far as the bounded history reaches)."""
         new = min(self.added - seen, len(self._recent))
         return list(self._recent)[-new:] if new > 0 else []
-
-    def __len__(self) -> int:
-        return len(self._by_span)
 
 
 class _Held:
@@ -106,7 +102,6 @@ class OtlpDecoder:
         self.hold_ns = int(hold_seconds * 1e9)
         self.ignored_by_kind: Counter[str] = Counter()
         self.joined_from_logs = 0
-        self.released_without_agent = 0  # waited for an ancestor that never came
         self._ancestry: OrderedDict[str, tuple[str | None, str | None, str | None]] = OrderedDict()  # span id -> (parent, agent, model)
         self._held: OrderedDict[str, _Held] = OrderedDict()  # span id -> held, oldest first
         self._waiting_for: dict[str, set[str]] = {}  # ancestor span id -> ids of held spans whose chain stops there
@@ -132,7 +127,6 @@ class OtlpDecoder:
     def decode(self, raw: bytes, kind: str) -> tuple[list[Event], list[Reject]]:
         """Events and rejects of one request (SPANS or LOGS); a bad request is one reject."""
         events: list[Event] = []
-        rejects: list[Reject] = []
         try:
             records = list(parse_request(raw, kind))
         except OtlpError as error:
@@ -191,7 +185,8 @@ class OtlpDecoder:
                     merge_content(content, joined)
                     self.joined_from_logs += 1
             agent, missing = self._agent_of(span)
-            event = normalise(span_to_event(span, kind, agent=agent, content=content, fallback_model=self._model_of_ancestors(span)))
+            fallback_model, _ = self._walk(span.parent_span_id, _MODEL)
+            event = normalise(span_to_event(span, kind, agent=agent, content=content, fallback_model=fallback_model))
         except SchemaError as error:
             return Reject(reason=error.reason, detail=str(error), index=span.index, raw=span.raw)
         except Exception as error:  # attributes of unexpected shapes: this span is rejected, never its request
@@ -222,41 +217,33 @@ class OtlpDecoder:
             held = self._held.get(waiting)
             if held is None:
                 continue
-            held.event.agent, held.missing = self._agent_from(span.span_id)
+            held.event.agent, held.missing = self._walk(span.span_id, _AGENT)
             if held.missing is not None:
                 self._waiting_for.setdefault(held.missing, set()).add(waiting)
             elif held.ready:
                 self._release(waiting, events)
 
     def _agent_of(self, span: SpanRecord) -> tuple[str | None, str | None]:
-        """(agent, None) when known or when the chain of parents reaches the trace's root; (None, ancestor id) when it breaks off."""
-        own = agent_name(span)
+        """The span's own agent (as :meth:`_remember` just noted it), else its nearest agent ancestor's."""
+        entry = self._ancestry.get(span.span_id)  # absent only if a huge request pushed it out already
+        own = entry[_AGENT] if entry is not None else agent_name(span)
         if own is not None:
             return own, None
-        return self._agent_from(span.parent_span_id)
+        return self._walk(span.parent_span_id, _AGENT)
 
-    def _agent_from(self, parent: str | None) -> tuple[str | None, str | None]:
+    def _walk(self, span_id: str | None, field: int) -> tuple[str | None, str | None]:
+        """The first ancestry ``field`` (agent or model) from ``span_id`` up: (value, None); (None, None) at the
+        trace's root; (None, span id) where the chain breaks off at a span not yet seen."""
         for _ in range(_MAX_ANCESTRY):
-            if parent is None:
+            if span_id is None:
                 return None, None
-            entry = self._ancestry.get(parent)
+            entry = self._ancestry.get(span_id)
             if entry is None:
-                return None, parent
-            if entry[1] is not None:
-                return entry[1], None
-            parent = entry[0]
+                return None, span_id
+            if entry[field] is not None:
+                return entry[field], None
+            span_id = entry[_PARENT]
         return None, None
-
-    def _model_of_ancestors(self, span: SpanRecord) -> str | None:
-        parent = span.parent_span_id
-        for _ in range(_MAX_ANCESTRY):
-            entry = self._ancestry.get(parent) if parent is not None else None
-            if entry is None:
-                return None
-            if entry[2] is not None:
-                return entry[2]
-            parent = entry[0]
-        return None
 
     # -- logs and waiting spans ------------------------------------------------------
 
@@ -301,7 +288,6 @@ class OtlpDecoder:
     def _release(self, span_id: str, events: list[Event]) -> None:
         held = self._held.pop(span_id)
         if held.missing is not None:
-            self.released_without_agent += 1
             waiting = self._waiting_for.get(held.missing)
             if waiting is not None:
                 waiting.discard(span_id)
