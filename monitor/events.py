@@ -14,6 +14,7 @@ OpenTelemetry GenAI semantic conventions (``gen_ai.request.model``,
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -42,6 +43,16 @@ REJECT_REASONS = (
 
 #: The largest token count accepted: far above any context window, far below what breaks float arithmetic.
 MAX_TOKENS = 10**12
+#: Physical ranges (docs/events.md, "Accepted ranges"): one event outside them could poison detector state for good.
+MAX_LATENCY_MS = 86_400_000.0  # a day
+MIN_MEAN_LOGPROB = -1000.0
+MAX_EMBEDDING_VALUE = 1e6
+MAX_EMBEDDING_DIMENSIONS = 16_384
+MAX_CONTEXT_ITEMS = 1_000
+MAX_ID_CHARS = 1_024  # event, trace and session ids, caller: kept in state (sessions) and findings
+#: An event stamped further ahead of this machine's clock is a clock error: its time would silence cooldowns,
+#: loop detection and the kill-switch check (which compare event times) until the clock caught up.
+MAX_FUTURE_SECONDS = 86_400.0
 
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
 
@@ -236,27 +247,42 @@ def normalise(event: Event) -> Event:
     if kind not in KINDS:
         raise SchemaError("unknown_kind", f"kind: not one of {', '.join(KINDS)}")
     ts = event.ts
-    if ts is not None and ts.__class__ is not float:
-        event.ts = parse_ts(ts)
-    elif ts is not None and not (ts >= 0 and ts != math.inf):
-        raise SchemaError("schema", "ts: epoch seconds must be a finite, non-negative number")
+    if ts is not None:
+        if ts.__class__ is not float:
+            ts = event.ts = parse_ts(ts)
+        elif not (ts >= 0 and ts != math.inf):
+            raise SchemaError("schema", "ts: epoch seconds must be a finite, non-negative number")
+        if ts > time.time() + MAX_FUTURE_SECONDS:
+            raise SchemaError("schema", "ts: more than a day ahead of the monitor's clock (a producer's clock error)")
     if event.model_version is None and event.response_model is not None and event.response_model != event.model:
         event.model_version = event.response_model
     if event.mean_logprob is None and event.logprobs:
         event.mean_logprob = sum(event.logprobs) / len(event.logprobs)
-    if event.mean_logprob is not None and not event.mean_logprob <= 0:
-        raise SchemaError("schema", "mean_logprob: log-probabilities are <= 0")
-    if event.latency_ms is not None and not (event.latency_ms >= 0 and event.latency_ms != math.inf):
-        raise SchemaError("schema", "latency_ms: must be a finite, non-negative number")
-    if event.ttft_ms is not None and not (event.ttft_ms >= 0 and event.ttft_ms != math.inf):
-        raise SchemaError("schema", "ttft_ms: must be a finite, non-negative number")
+    if event.mean_logprob is not None and not MIN_MEAN_LOGPROB <= event.mean_logprob <= 0:
+        raise SchemaError("schema", f"mean_logprob: log-probabilities lie in [{MIN_MEAN_LOGPROB:g}, 0]")
+    if event.latency_ms is not None and not 0 <= event.latency_ms <= MAX_LATENCY_MS:
+        raise SchemaError("schema", f"latency_ms: must lie in [0, {MAX_LATENCY_MS:.0f}] (a day)")
+    if event.ttft_ms is not None and not 0 <= event.ttft_ms <= MAX_LATENCY_MS:
+        raise SchemaError("schema", f"ttft_ms: must lie in [0, {MAX_LATENCY_MS:.0f}] (a day)")
     if event.input_tokens is not None and not 0 <= event.input_tokens <= MAX_TOKENS:
         raise SchemaError("schema", f"input_tokens: must lie in [0, {MAX_TOKENS:.0e}]")
     if event.output_tokens is not None and not 0 <= event.output_tokens <= MAX_TOKENS:
         raise SchemaError("schema", f"output_tokens: must lie in [0, {MAX_TOKENS:.0e}]")
+    for name in ("event_id", "trace_id", "session_id", "caller"):
+        value = getattr(event, name)
+        if value is not None and len(value) > MAX_ID_CHARS:
+            raise SchemaError("schema", f"{name}: longer than {MAX_ID_CHARS} characters")
     if kind == "model_call":
         if event.model is None:
             raise SchemaError("missing_field", "model: required for a model_call (or gen_ai.request.model)")
+        for name in ("embedding", "input_embedding"):
+            vector = getattr(event, name)
+            if vector is not None and not _bounded_vector(vector):
+                raise SchemaError(
+                    "schema", f"{name}: 1 to {MAX_EMBEDDING_DIMENSIONS} finite values within +-{MAX_EMBEDDING_VALUE:g}"
+                )
+        if event.context is not None and len(event.context) > MAX_CONTEXT_ITEMS:
+            raise SchemaError("schema", f"context: more than {MAX_CONTEXT_ITEMS} items")
     elif kind == "tool_call":
         if event.tool is None:
             raise SchemaError("missing_field", "tool: required for a tool_call (or gen_ai.tool.name)")
@@ -277,6 +303,13 @@ def normalise(event: Event) -> Event:
         if event.action not in CONTROL_ACTIONS:
             raise SchemaError("schema", f"action: not one of {', '.join(CONTROL_ACTIONS)}")
     return event
+
+
+def _bounded_vector(vector: list[float]) -> bool:
+    if not 0 < len(vector) <= MAX_EMBEDDING_DIMENSIONS:
+        return False
+    total = sum(vector)  # NaN anywhere makes it NaN; min and max bound the rest (C loops: a few microseconds)
+    return total == total and -MAX_EMBEDDING_VALUE <= min(vector) and max(vector) <= MAX_EMBEDDING_VALUE
 
 
 _event_encoder = msgspec.json.Encoder()

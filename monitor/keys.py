@@ -41,6 +41,14 @@ class KeyCap:
         self.folded += 1
         return OTHER
 
+    def state(self) -> list:
+        return [{label: sorted(values) for label, values in self._admitted.items()}, self.folded]
+
+    def load_state(self, state: list) -> None:
+        admitted, folded = state
+        self._admitted = {str(label): {str(v) for v in values[: self.max_values]} for label, values in admitted.items()}
+        self.folded = int(folded)
+
     def admitted(self, label: str) -> frozenset[str]:
         return frozenset(self._admitted.get(label, ()))
 

@@ -80,7 +80,11 @@ class Metrics:
         self.skipped = Counter("aifm_records_skipped", "Records skipped because a restored snapshot already holds them.", ["topic"], registry=r)
         self.snapshots = Counter("aifm_state_snapshots", "Detector-state snapshots written.", ["topic"], registry=r)
         self.restores = Counter("aifm_state_restores", "Detector-state snapshots restored on partition assignment.", ["topic", "result"], registry=r)
-        self.last_snapshot = Gauge("aifm_state_last_snapshot_timestamp_seconds", "When detector state was last snapshotted.", registry=r)
+        self.last_snapshot = Gauge("aifm_state_last_snapshot_timestamp_seconds", "When a checkpoint last made detector state durable (snapshots written, offsets committed).", registry=r)
+        self.checkpoint_failures = Counter(
+            "aifm_state_checkpoint_failures", "Checkpoints that failed: snapshots not written or offsets not committed.", ["reason"], registry=r
+        )
+        self.snapshot_bytes = Gauge("aifm_state_snapshot_bytes", "Size of the latest snapshot written, per source topic.", ["topic"], registry=r)
         self.consumer_lag = Gauge("aifm_consumer_lag_messages", "End offset minus committed offset, per assigned partition.", ["topic", "partition"], registry=r)
         self.assigned_partitions = Gauge("aifm_assigned_partitions", "Source partitions assigned to this worker.", registry=r)
         self.rebalances = Counter("aifm_rebalances", "Consumer-group rebalances this worker took part in.", registry=r)

@@ -13,7 +13,6 @@ lookup however many detectors it feeds.
 from __future__ import annotations
 
 import hashlib
-import pickle
 from collections import Counter
 from typing import Iterator
 
@@ -38,6 +37,7 @@ from monitor.signals.prompt_injection import prompt_injection_signal
 from monitor.signals.refusal import refusal_signal
 from monitor.signals.tool_failure import tool_failure_signal
 from monitor.signals.tool_scope import Boundaries, tool_scope_signal
+from monitor.snapshot import SnapshotError, decode_snapshot, encode_snapshot
 from monitor.thresholds import Thresholds
 
 _SUMMARIES = {
@@ -56,23 +56,6 @@ _SUMMARIES = {
 
 #: Distinct (model, agent, tool) name triples whose metric labels are remembered.
 _LABEL_CACHE_SIZE = 4096
-
-#: The pipeline's attributes that change with events: what a snapshot holds.
-_SNAPSHOT_FIELDS = (
-    "keys",
-    "_keyed",
-    "sessions",
-    "kill_switch",
-    "_versions",
-    "_version_since",
-    "_last_alerted",
-    "clock",
-    "events_by_kind",
-    "rejects_by_reason",
-    "findings_by_signal",
-    "blocked_tool_calls",
-    "otlp",
-)
 
 #: What a record holds: our JSON events (OTLP/JSON requests recognised by content), or OTLP spans or logs.
 AIFM, OTLP_SPANS, OTLP_LOGS = "aifm", "spans", "logs"
@@ -135,6 +118,25 @@ class _KeyStreams:
             if stream is not None:
                 yield stream
 
+    def state(self) -> dict:
+        return {
+            attribute: [stream.count, stream.findings, stream.detector.state()]
+            for attribute in self.__slots__[1:]
+            if (stream := getattr(self, attribute)) is not None
+        }
+
+    def load_state(self, state: dict) -> None:
+        for attribute, (count, findings, detector) in state.items():
+            stream = getattr(self, attribute) if attribute in self.__slots__[1:] else None
+            if stream is None:
+                raise SnapshotError(f"no stream {attribute!r} for key {self.key}")
+            stream.count, stream.findings = int(count), int(findings)
+            stream.detector.load_state(detector)
+
+
+def _label_of(key: dict[str, str]) -> str:
+    return "tool" if "tool" in key else "model" if "model" in key else "agent"
+
 
 class EventResult(msgspec.Struct, gc=False):
     """What one event produced: its signals (by name) and its findings."""
@@ -188,6 +190,8 @@ class Pipeline:
         self._injection = signals["prompt_injection"].options
         self._feedback = signals["feedback"].options
         self._scope_cooldown = signals["tool_scope"].options["cooldown_seconds"]
+        self._halt_cooldown = signals["kill_switch"].options["cooldown_seconds"]
+        self._loop_cooldown = signals["agent_loop"].options["cooldown_seconds"]
         self._audit_gap = AuditGap(signals["audit_gap"].options["required_fields"])
         loop = signals["agent_loop"].options
         self.sessions = SessionTracker(
@@ -202,7 +206,8 @@ class Pipeline:
         self._labels_by_raw: dict[tuple, tuple[str, str, str]] = {}
         self._versions: dict[str, str] = {}
         self._version_since: dict[str, float] = {}  # model -> event time of its latest version change
-        self._last_alerted: dict[tuple, float] = {}
+        self._last_alerted: dict[tuple, float] = {}  # per-violation key -> event time of its latest finding
+        self._suppressed: dict[tuple, int] = {}  # per-violation key -> violations since its latest finding, not reported
         self.clock = 0.0
         self.events_by_kind: Counter[str] = Counter()
         self.rejects_by_reason: Counter[str] = Counter()
@@ -296,27 +301,63 @@ class Pipeline:
     def snapshot(self) -> bytes:
         """The detector and session state, to be restored by :meth:`restore` (after a restart or a rebalance).
 
-        Pickled: the state topic is written and read by the monitor only, and must be
-        as trusted as the monitor itself. Snapshots carry a fingerprint of the
-        thresholds, so a snapshot taken under other thresholds is not restored.
+        Data only (:mod:`monitor.snapshot`): a snapshot cannot carry code. It carries a
+        fingerprint of the thresholds, so one taken under other thresholds is not restored.
         """
-        state = {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
-        return pickle.dumps({"thresholds": self.thresholds_fingerprint, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
+        state = {
+            "keys": self.keys.state(),
+            "keyed": [[keyed.key, keyed.state()] for keyed in self._keyed.values()],
+            "sessions": self.sessions.state(),
+            "kill_switch": self.kill_switch.state(),
+            "versions": self._versions,
+            "version_since": self._version_since,
+            "last_alerted": [[list(key), ts, self._suppressed.get(key, 0)] for key, ts in self._last_alerted.items()],
+            "clock": self.clock,
+            "events_by_kind": dict(self.events_by_kind),
+            "rejects_by_reason": dict(self.rejects_by_reason),
+            "findings_by_signal": dict(self.findings_by_signal),
+            "blocked_tool_calls": [[agent, tool, count] for (agent, tool), count in self.blocked_tool_calls.items()],
+            "otlp": self.otlp.state(),
+        }
+        return encode_snapshot(self.thresholds_fingerprint, state)
 
     def restore(self, data: bytes) -> bool:
-        """Load a :meth:`snapshot`; False (and nothing changed) if it was taken under other thresholds."""
-        snapshot = pickle.loads(data)
-        if snapshot.get("thresholds") != self.thresholds_fingerprint:
+        """Load a :meth:`snapshot` into this fresh pipeline; False if it was taken under other thresholds.
+
+        Raises :class:`SnapshotError` (the pipeline may then be half-loaded: start another) if
+        the bytes are not a readable snapshot of this version.
+        """
+        fingerprint, state = decode_snapshot(data)
+        if fingerprint != self.thresholds_fingerprint:
             return False
-        content = self.otlp.content
-        for name, value in snapshot["state"].items():
-            setattr(self, name, value)
-        if "otlp" not in snapshot["state"]:
-            self.otlp = OtlpDecoder()
-        self.otlp.content = content  # shared with other pipelines, never snapshotted
-        self._by_raw_name = {}
-        self._labels_by_raw = {}
+        try:
+            self._load_state(state)
+        except SnapshotError:
+            raise
+        except Exception as error:  # a value of the wrong type or shape anywhere: the snapshot is unreadable
+            raise SnapshotError(f"unreadable snapshot state ({type(error).__name__}: {error})") from None
         return True
+
+    def _load_state(self, state: dict) -> None:
+        self.keys.load_state(state["keys"])
+        for key, streams in state["keyed"]:
+            key = {str(label): str(value) for label, value in key.items()}
+            keyed = self._keyed[tuple(key.items())] = _KeyStreams(key, _label_of(key), self._cfg)
+            keyed.load_state(streams)
+        self.sessions.load_state(state["sessions"])
+        self.kill_switch.load_state(state["kill_switch"])
+        self._versions = {str(model): str(version) for model, version in state["versions"].items()}
+        self._version_since = {str(model): float(ts) for model, ts in state["version_since"].items()}
+        for key, ts, suppressed in state["last_alerted"]:
+            key = tuple(key)
+            self._last_alerted[key] = float(ts)
+            if suppressed:
+                self._suppressed[key] = int(suppressed)
+        self.clock = float(state["clock"])
+        for counter, name in ((self.events_by_kind, "events_by_kind"), (self.rejects_by_reason, "rejects_by_reason"), (self.findings_by_signal, "findings_by_signal")):
+            counter.update({str(k): int(n) for k, n in state[name].items()})
+        self.blocked_tool_calls.update({(str(agent), str(tool)): int(n) for agent, tool, n in state["blocked_tool_calls"]})
+        self.otlp.load_state(state["otlp"])
 
     @property
     def thresholds_fingerprint(self) -> str:
@@ -440,7 +481,8 @@ class Pipeline:
         signals["tool_scope"] = scope
         if scope["blocked"]:
             self.blocked_tool_calls[(keyed.key["agent"], keyed.key["tool"])] += 1
-        if scope["flag"] and self._cooled_down(("tool_scope", keyed.key["agent"], keyed.key["tool"]), ts, self._scope_cooldown):
+        violations = self._cooled_down(("tool_scope", keyed.key["agent"], keyed.key["tool"]), ts, self._scope_cooldown) if scope["flag"] else 0
+        if violations:
             findings.append(
                 make_finding(
                     signal="tool_scope",
@@ -451,7 +493,7 @@ class Pipeline:
                     statistic=1.0,
                     threshold=1.0,
                     summary="An agent called a tool outside its documented boundary.",
-                    details={"verdict": scope["verdict"]},
+                    details={"verdict": scope["verdict"], "violations": violations},
                 )
             )
         session = event.session_id or event.trace_id
@@ -461,7 +503,9 @@ class Pipeline:
             loop = self.sessions.observe(session, event.tool, event.args_hash, ts, budget)
             signals["agent_loop"] = loop
             if loop["flag"]:
-                self._loop_finding(loop, budget, keyed, session, event, findings)
+                violations = self._cooled_down(("agent_loop", keyed.key["agent"], loop["reason"]), ts, self._loop_cooldown)
+                if violations:
+                    self._loop_finding(loop, budget, keyed, session, event, findings, violations)
 
     def _injection_check(
         self, content, source: str, key: dict[str, str], ts: float, event: Event, signals: dict, findings: list[Finding], semantic_margin: float | None = None
@@ -473,7 +517,8 @@ class Pipeline:
         if injection is None:
             return
         signals["prompt_injection"] = injection
-        if injection["flag"] and self._cooled_down(("prompt_injection", *key.values()), ts, options["cooldown_seconds"]):
+        violations = self._cooled_down(("prompt_injection", *key.values()), ts, options["cooldown_seconds"]) if injection["flag"] else 0
+        if violations:
             findings.append(
                 make_finding(
                     signal="prompt_injection",
@@ -484,11 +529,11 @@ class Pipeline:
                     statistic=injection["score"],
                     threshold=options["flag_score"],
                     summary="Retrieved content or a tool result carries instructions aimed at the model.",
-                    details={"source": source, "cues": injection["cues"]},
+                    details={"source": source, "cues": injection["cues"], "violations": violations},
                 )
             )
 
-    def _loop_finding(self, loop: dict, budget: int | None, keyed: _KeyStreams, session: str, event: Event, findings: list[Finding]) -> None:
+    def _loop_finding(self, loop: dict, budget: int | None, keyed: _KeyStreams, session: str, event: Event, findings: list[Finding], violations: int) -> None:
         repeated = loop["reason"] == "repeated_call"
         findings.append(
             make_finding(
@@ -502,7 +547,7 @@ class Pipeline:
                 summary="An agent session repeated the same tool call past its limit."
                 if repeated
                 else "An agent session exceeded its call budget.",
-                details={"session_id": session, "tool": keyed.key["tool"]},
+                details={"session_id": session, "tool": keyed.key["tool"], "violations": violations},
             )
         )
 
@@ -632,7 +677,8 @@ class Pipeline:
             return
         signals["kill_switch"] = halted
         grace = self.kill_switch.grace_seconds
-        if halted["flag"] and self._cooled_down(("kill_switch", agent, model), ts, grace):
+        violations = self._cooled_down(("kill_switch", agent, model), ts, self._halt_cooldown) if halted["flag"] else 0
+        if violations:
             key = {name: value for name, value in (("agent", agent), ("model", model)) if value is not None}
             findings.append(
                 make_finding(
@@ -644,12 +690,20 @@ class Pipeline:
                     statistic=halted["seconds_after_halt"],
                     threshold=grace,
                     summary="A halted agent or model was called after the kill-switch grace period.",
+                    details={"violations": violations},
                 )
             )
 
-    def _cooled_down(self, key: tuple, ts: float, seconds: float) -> bool:
+    def _cooled_down(self, key: tuple, ts: float, seconds: float) -> int:
+        """The alert policy of per-violation signals: at most one finding per key per cooldown.
+
+        Returns 0 while the key cools down (the violation is counted for its next
+        finding), else the violations the finding stands for: this one and those
+        held back since the key's previous finding.
+        """
         last = self._last_alerted.get(key)
-        if last is not None and ts - last < seconds:
-            return False
+        if last is not None and -seconds < ts - last < seconds:  # a far-off time (a clock error) does not silence the key
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return 0
         self._last_alerted[key] = ts
-        return True
+        return 1 + self._suppressed.pop(key, 0)

@@ -29,11 +29,11 @@ def pipeline(thresholds, sample_boundaries):
 
 
 def model_call(i: int, **fields) -> dict:
-    """A complete, clean model call at t = 1_800_000_000 + i seconds."""
+    """A complete, clean model call at t = 1_700_000_000 + i seconds."""
     event = {
         "kind": "model_call",
         "event_id": f"m-{i}",
-        "ts": 1_800_000_000 + i,
+        "ts": 1_700_000_000 + i,
         "caller": "svc",
         "agent": "support-bot",
         "model": "gpt-4o",
@@ -52,7 +52,7 @@ def tool_call(i: int, **fields) -> dict:
     event = {
         "kind": "tool_call",
         "event_id": f"t-{i}",
-        "ts": 1_800_000_000 + i,
+        "ts": 1_700_000_000 + i,
         "caller": "svc",
         "agent": "support-bot",
         "tool": "search_kb",

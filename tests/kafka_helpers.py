@@ -122,14 +122,17 @@ class WorkerProcess:
         return process.returncode, time.monotonic() - started
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple], *, max_request_size: int = 4_000_000) -> None:
-    """Send (key, value) or (key, value, headers) records in order and wait for every acknowledgement."""
+def produce(bootstrap: str, topic: str, records: list[tuple], *, max_request_size: int = 4_000_000, partition: int | None = None) -> None:
+    """Send (key, value) or (key, value, headers) records in order (to ``partition``, else by key) and wait for every acknowledgement."""
 
     async def run() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=max_request_size, acks="all")
         await producer.start()
         try:
-            futures = [await producer.send(topic, value=record[1], key=record[0], headers=record[2] if len(record) > 2 else None) for record in records]
+            futures = [
+                await producer.send(topic, value=record[1], key=record[0], headers=record[2] if len(record) > 2 else None, partition=partition)
+                for record in records
+            ]
             await asyncio.gather(*futures)
         finally:
             await producer.stop()

@@ -93,11 +93,11 @@ def test_runaway_loop_in_one_session(pipeline):
 
 def test_kill_switch_engaged_then_call_after_grace_is_critical(pipeline):
     events = [
-        {"kind": "control", "event_id": "c-1", "ts": 1_800_000_000, "caller": "oncall", "action": "kill_switch", "target_agent": "support-bot"},
+        {"kind": "control", "event_id": "c-1", "ts": 1_700_000_000, "caller": "oncall", "action": "kill_switch", "target_agent": "support-bot"},
         tool_call(30),
         tool_call(61),
         tool_call(62),
-        {"kind": "control", "event_id": "c-2", "ts": 1_800_000_100, "caller": "oncall", "action": "resume", "target_agent": "support-bot"},
+        {"kind": "control", "event_id": "c-2", "ts": 1_700_000_100, "caller": "oncall", "action": "resume", "target_agent": "support-bot"},
         tool_call(200),
     ]
     found = run(pipeline, events)
@@ -173,7 +173,7 @@ def test_events_without_timestamp_use_the_latest_event_time(pipeline):
     pipeline.process_record(encode(model_call(10)))
     (event,), _ = decode_record(encode(model_call(11, ts=None)))
     pipeline.process(event)
-    assert pipeline.clock == 1_800_000_010
+    assert pipeline.clock == 1_700_000_010
 
 
 def test_an_exception_inside_the_pipeline_costs_that_event_only_and_keeps_it(pipeline, monkeypatch):

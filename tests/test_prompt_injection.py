@@ -69,7 +69,7 @@ def test_the_pipeline_counts_injections_per_agent_and_tool_and_raises_one_findin
     assert flagged == 5 and len(injected) == 1, "every event counted, one finding per cooldown"
     finding = injected[0]
     assert finding.alert == "AIFMPromptInjectionInContent" and finding.key == {"agent": "research-agent", "tool": "fetch_url"}
-    assert finding.details == {"source": "tool_result", "cues": ["override_instructions"]}
+    assert finding.details == {"source": "tool_result", "cues": ["override_instructions"], "violations": 1}
     assert "IGNORE" not in json.dumps(finding.details) and "instructions and tell" not in finding.summary
 
 

@@ -341,6 +341,7 @@ def test_a_single_snapshot_record_is_found_although_the_broker_understates_end_o
 
     from monitor.worker.kafka import read_snapshots
     from monitor.worker.settings import WorkerSettings
+    from monitor.worker.snapshot_records import StoredSnapshot, snapshot_records
 
     names = Names()
     settings = WorkerSettings(bootstrap_servers=broker.bootstrap_servers, topics=[names.events])
@@ -354,8 +355,8 @@ def test_a_single_snapshot_record_is_found_although_the_broker_understates_end_o
             await admin.close()
 
     asyncio.run(create())
-    produce(broker.bootstrap_servers, settings.state_topic(names.events), [(f"{names.events}:0".encode(), b"only-snapshot")])
-    assert asyncio.run(read_snapshots(settings, [(names.events, 0)])) == {(names.events, 0): b"only-snapshot"}
+    produce(broker.bootstrap_servers, settings.state_topic(names.events), snapshot_records(names.events, 0, 1, 7, b"only-snapshot"))
+    assert asyncio.run(read_snapshots(settings, [(names.events, 0)])) == {(names.events, 0): StoredSnapshot(b"only-snapshot", 1, 7)}
 
 
 def test_a_record_that_once_crashed_the_agent_costs_only_itself(broker, workers):
@@ -370,3 +371,135 @@ def test_a_record_that_once_crashed_the_agent_costs_only_itself(broker, workers)
     (dead,) = read_topic(broker.bootstrap_servers, names.dlq, at_least=1)
     assert dead.value == deep and dict(dead.headers)["aifm.reason"] == b"schema"
     assert worker.metric("aifm_events_total") == 150
+
+
+def _state_of_each_partition(bootstrap: str, names: Names, thresholds, partitions: int) -> dict[int, Pipeline]:
+    """Each source partition's detector state as its latest snapshot on the state topic holds it."""
+    import asyncio
+
+    from monitor.worker.kafka import read_state_records
+    from monitor.worker.settings import WorkerSettings
+    from monitor.worker.snapshot_records import assemble
+
+    settings = WorkerSettings(bootstrap_servers=bootstrap, topics=[names.events], group_id=names.group)
+    records = asyncio.run(read_state_records(settings, [(names.events, p) for p in range(partitions)]))
+    state = {}
+    for (_, partition), latest in records.items():
+        stored = assemble(names.events, partition, latest)
+        pipeline = Pipeline(thresholds, Boundaries())
+        assert stored is not None and stored.problem is None and pipeline.restore(stored.data)
+        state[partition] = pipeline
+    return state
+
+
+def test_three_sigkills_mid_stream_lose_nothing_from_detector_state(broker, workers, thresholds):
+    """After three SIGKILLs and a restart, each partition's state counts exactly the events and rejects on it."""
+    names = Names()
+    rng = random.Random(11)
+    keys = [f"model-{i}".encode() for i in range(8)]
+    records = []
+    for i in range(30_000):
+        value = b"{broken" if rng.random() < 0.03 else encode(model_call(i, model=f"model-{i % 8}"))
+        records.append((keys[i % 8], value))
+    produce(broker.bootstrap_servers, names.events, records)
+    for run in range(3):
+        worker = workers(broker.bootstrap_servers, names, label=f"killed-{run}")
+        worker.wait_ready()
+        worker.wait_metric("aifm_events_total", 2_000, timeout=120)
+        worker.stop(signal.SIGKILL)
+    last = workers(broker.bootstrap_servers, names, label="last")
+    last.wait_ready()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if last.metric("aifm_consumer_lag_messages") == 0 and last.metric("aifm_assigned_partitions") == 4:
+            break
+        time.sleep(0.5)
+    time.sleep(2.0)
+    status, _ = last.stop(signal.SIGTERM)
+    assert status == 0, last.log()[-2000:]
+
+    offline = Pipeline(thresholds, Boundaries())
+    expected: dict[int, tuple[int, int]] = {}
+    for record in read_topic(broker.bootstrap_servers, names.events, at_least=len(records)):
+        events, rejects = offline.decode(record.value)
+        seen, rejected = expected.get(record.partition, (0, 0))
+        expected[record.partition] = (seen + len(events), rejected + len(rejects))
+    state = _state_of_each_partition(broker.bootstrap_servers, names, thresholds, 4)
+    counted = {p: (sum(s.events_by_kind.values()), sum(s.rejects_by_reason.values())) for p, s in state.items()}
+    assert counted == expected
+
+
+def test_an_oversized_record_becomes_a_dead_letter_that_fits_and_the_records_after_it_are_processed(broker, workers):
+    import hashlib
+
+    names = Names()
+    worker = workers(broker.bootstrap_servers, names)
+    worker.wait_ready()
+    oversized = b'{"kind": "model_call", "model": "m", "output_text": "' + b"x" * 1_000_100 + b'"}'
+    records = [(b"gpt-4o", encode(model_call(0))), (b"gpt-4o", oversized)] + [(b"gpt-4o", encode(model_call(i))) for i in range(1, 51)]
+    produce(broker.bootstrap_servers, names.events, records)
+    worker.wait_metric("aifm_events_total", 51)
+    (dead,) = read_topic(broker.bootstrap_servers, names.dlq, at_least=1)
+    headers = dict(dead.headers)
+    assert headers["aifm.reason"] == b"too_large" and oversized.startswith(dead.value) and len(dead.value) < len(oversized)
+    assert headers["aifm.sha256"] == hashlib.sha256(oversized).hexdigest().encode()
+    assert dead.key == f"{names.events}:{headers['aifm.source.partition'].decode()}:1".encode()
+    assert headers["aifm.source.key"] == b"gpt-4o"
+    assert worker.process.poll() is None and "Traceback" not in worker.log()
+
+
+def test_a_corrupt_or_crafted_snapshot_is_discarded_and_cannot_run_code(broker, workers, tmp_path):
+    import pickle
+
+    from monitor.worker.settings import WorkerSettings
+    from monitor.worker.snapshot_records import manifest_key
+
+    names = Names()
+    witness = tmp_path / "executed-at-restore"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(witness), "w"))
+
+    worker = workers(broker.bootstrap_servers, names)  # creates the topics, then goes
+    worker.wait_ready()
+    worker.stop(signal.SIGTERM)
+    state_topic = WorkerSettings(bootstrap_servers=broker.bootstrap_servers, topics=[names.events], group_id=names.group).state_topic(names.events)
+    produce(broker.bootstrap_servers, state_topic, [(manifest_key(names.events, 0), pickle.dumps(Exploit()))], partition=0)
+    produce(broker.bootstrap_servers, state_topic, [(manifest_key(names.events, 1), b"\x00garbage")], partition=1)
+    again = workers(broker.bootstrap_servers, names, label="after-corruption")
+    again.wait_ready()
+    assert again.wait_metric("aifm_state_restores_total", 2, result="corrupt") == 2
+    produce(broker.bootstrap_servers, names.events, [(b"gpt-4o", encode(model_call(i))) for i in range(20)])
+    again.wait_metric("aifm_events_total", 20)
+    assert not witness.exists() and "unreadable" in again.log()
+
+
+def test_ctrl_c_stops_the_demo_and_its_broker_within_5_s_with_a_short_message():
+    import subprocess
+
+    from kafka_helpers import AIFM
+
+    demo = subprocess.Popen(
+        [AIFM, "demo", "--events", "200000", "--rate", "2000", "--metrics-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,  # a terminal's foreground process group
+    )
+    try:
+        lines = []
+        while not any(b"[status]" in line for line in lines):
+            line = demo.stdout.readline()
+            assert line, b"".join(lines).decode()[-2000:]
+            lines.append(line)
+        pid = int(re.search(rb"pid (\d+)", b"".join(lines)).group(1))
+        started = time.monotonic()
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+        rest, _ = demo.communicate(timeout=15)
+        seconds = time.monotonic() - started
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    after = rest.decode(errors="replace").splitlines()
+    assert demo.returncode == 0 and seconds < 5.0, (seconds, after[-20:])
+    assert len(after) <= 4 and not any("Error" in line or "Traceback" in line for line in after), after
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.metrics import Metrics
-from monitor.worker.processor import StreamProcessor
+from monitor.worker.processor import MAX_DEAD_LETTER_BYTES, StreamProcessor
 from monitor.worker.settings import SettingsError, WorkerSettings, settings_from
+from monitor.worker.snapshot_records import CHUNK_BYTES, assemble, manifest_key, snapshot_records
 
 from conftest import encode, model_call, tool_call
 
@@ -65,22 +67,23 @@ def test_rejects_become_dead_letters_with_their_own_bytes_and_provenance(process
     processor.assign("ai.events", 2)
     batch = json.dumps([model_call(0), {"kind": "nope"}]).encode()
     output = processor.handle("ai.events", 2, 17, batch)
-    ((value, headers),) = output.dead_letters
+    ((key, value, headers),) = output.dead_letters
     headers = dict(headers)
+    assert key == b"ai.events:2:17:1", "a deterministic key: a dead letter written twice (at-least-once) collapses"
     assert json.loads(value) == {"kind": "nope"}
     assert (headers["aifm.reason"], headers["aifm.batch_index"]) == (b"unknown_kind", b"1")
     assert (headers["aifm.source.topic"], headers["aifm.source.partition"], headers["aifm.source.offset"]) == (b"ai.events", b"2", b"17")
     whole = processor.handle("ai.events", 2, 18, b"{broken")
-    assert whole.dead_letters[0][0] == b"{broken"
+    assert whole.dead_letters[0][:2] == (b"ai.events:2:18", b"{broken")
 
 
 def test_a_batch_of_many_bad_elements_is_one_dead_letter_with_the_count_not_one_per_element(processor):
     processor.assign("ai.events", 0)
     batch = json.dumps([model_call(0)] + [{}] * 5000 + [{"kind": "nope"}]).encode()
     output = processor.handle("ai.events", 0, 3, batch)
-    ((value, headers),) = output.dead_letters
+    ((key, value, headers),) = output.dead_letters
     headers = dict(headers)
-    assert value == batch and headers["aifm.rejected_count"] == b"5001" and headers["aifm.reason"] == b"missing_field"
+    assert key == b"ai.events:0:3" and value == batch and headers["aifm.rejected_count"] == b"5001" and headers["aifm.reason"] == b"missing_field"
     assert headers["aifm.detail"] == b"5001 elements rejected (missing_field 5000, unknown_kind 1); the whole record is kept"
     assert processor.metrics.rejected["missing_field"] == 5000 and processor.metrics.events["model_call"] == 1
 
@@ -93,9 +96,9 @@ def test_a_restored_partition_skips_what_its_snapshot_already_holds(processor, t
     assert len(processor.snapshots()) == 1  # not confirmed yet: a failed write is retried
     processor.confirm(taken)
     assert processor.snapshots() == []  # nothing changed since
-    ((topic, partition, snapshot),) = taken
+    (snapshot,) = taken
     restarted = StreamProcessor(thresholds, sample_boundaries, Metrics(CollectorRegistry()))
-    assert restarted.assign(topic, partition, snapshot) == "restored"
+    assert restarted.assign("ai.events", 0, stored(snapshot)) == "restored"
     assert restarted.handle("ai.events", 0, 49, encode(tool_call(49))).skipped is True
     assert restarted.handle("ai.events", 0, 50, encode(tool_call(50))).skipped is False
     (pipeline,) = restarted.pipelines()
@@ -110,7 +113,70 @@ def test_a_snapshot_taken_under_other_thresholds_is_not_restored(processor, thre
     snapshot = processor.revoke("ai.events", 0)
     changed = replace(thresholds, signals={**thresholds.signals, "refusal": replace(thresholds.signals["refusal"], min_samples=7)})
     other = StreamProcessor(changed, sample_boundaries)
-    assert other.assign("ai.events", 0, snapshot) == "discarded"
+    assert other.assign("ai.events", 0, stored(snapshot)) == "discarded"
+
+
+def stored(taken):
+    """A snapshot as the worker reads it back: the latest value of each of its state records."""
+    return assemble(taken.topic, taken.partition, dict(taken.records()))
+
+
+def test_a_snapshot_of_any_size_is_written_in_chunks_that_fit_kafkas_limit_and_read_back_whole(processor, thresholds, sample_boundaries):
+    processor.assign("ai.events", 0)
+    for offset in range(30_000):  # 30,000 sessions with random ids: megabytes of state, even compressed
+        session = hashlib.sha256(str(offset).encode()).hexdigest()
+        processor.handle("ai.events", 0, offset, encode(tool_call(offset, session_id=session, args_hash=session[:16], ts=1_700_000_000)))
+    (taken,) = processor.snapshots()
+    records = taken.records()
+    assert len(taken.data) > CHUNK_BYTES and len(records) > 2
+    assert max(len(key) + len(value) for key, value in records) < 1_000_000, "every record fits Kafka's default message limit"
+    restarted = StreamProcessor(thresholds, sample_boundaries)
+    assert restarted.assign("ai.events", 0, stored(taken)) == "restored"
+    assert restarted.pipelines()[0].events_by_kind["tool_call"] == 30_000 and len(restarted.pipelines()[0].sessions) == 30_000
+    # the next snapshot goes to the other slot: until its manifest is written the previous one stays whole
+    processor.confirm([taken])
+    processor.handle("ai.events", 0, 30_000, encode(tool_call(30_000)))
+    (following,) = processor.snapshots()
+    half_written = dict(records) | dict(following.records()[:-1])  # a crash before the new manifest
+    assert assemble("ai.events", 0, half_written).next_offset == 30_000
+    assert assemble("ai.events", 0, dict(records) | dict(following.records())).next_offset == 30_001
+
+
+def test_an_unreadable_snapshot_is_discarded_counted_and_the_partition_starts_fresh(thresholds, sample_boundaries, tmp_path):
+    import pickle
+
+    metrics = Metrics(CollectorRegistry())
+    witness = tmp_path / "executed"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(witness), "w"))
+
+    crafted = [(manifest_key("ai.events", 0), pickle.dumps(Exploit()))]  # a pickle where the manifest belongs
+    processor = StreamProcessor(thresholds, sample_boundaries, metrics)
+    assert processor.assign("ai.events", 0, assemble("ai.events", 0, dict(crafted))) == "corrupt"
+    manifest_with_pickled_state = snapshot_records("ai.events", 1, 1, 5, pickle.dumps({"state": Exploit()}))
+    assert processor.assign("ai.events", 1, assemble("ai.events", 1, dict(manifest_with_pickled_state))) == "corrupt"
+    good = StreamProcessor(thresholds, sample_boundaries)
+    good.assign("ai.events", 2)
+    good.handle("ai.events", 2, 0, encode(tool_call(0)))
+    (taken,) = good.snapshots()
+    flipped = bytearray(taken.data)
+    flipped[len(flipped) // 2] ^= 0xFF
+    tampered = {key: (bytes(flipped) if key == manifest_key("ai.events", 2) else value) for key, value in taken.records()}
+    assert processor.assign("ai.events", 2, assemble("ai.events", 2, tampered)) == "corrupt"
+    assert not witness.exists(), "nothing on the state topic can run code"
+    assert metrics.restores.labels("ai.events", "corrupt")._value.get() == 3
+    assert processor.handle("ai.events", 0, 0, encode(tool_call(0))).skipped is False  # fresh, and processing
+
+
+def test_a_dead_letter_always_fits_keeping_a_prefix_its_length_and_its_digest(processor):
+    processor.assign("ai.events", 0)
+    huge = b"[" + b" " * 2_000_000 + b"]"
+    (key, value, headers), = processor.handle("ai.events", 0, 9, huge).dead_letters
+    headers = dict(headers)
+    assert headers["aifm.reason"] == b"too_large" and len(value) == MAX_DEAD_LETTER_BYTES and huge.startswith(value)
+    assert headers["aifm.truncated_from_bytes"] == str(len(huge)).encode() and headers["aifm.sha256"] == hashlib.sha256(huge).hexdigest().encode()
 
 
 def test_metrics_exposition_uses_bounded_labels_and_never_text(processor):

@@ -71,6 +71,7 @@ WHY = {
     "AIFMConsumerLagGrowing": "10,000 messages is about 10 s of one worker's throughput; growing for 15 minutes means it will not catch up",
     "AIFMDeadLetterRateHigh": "above 1% rejected, a producer ships a schema the monitor cannot read and that share goes unmonitored",
     "AIFMDetectorStateStale": "30 missed snapshot intervals: a restart would lose that much detector history",
+    "AIFMCheckpointFailing": "the first failed checkpoint: offsets stop being committed until one succeeds, so say so before the state goes stale",
 }
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
     lag = queries.select("aifm_consumer_lag_messages", sel)
     snapshot = queries.select("aifm_state_last_snapshot_timestamp_seconds", sel)
     assigned = queries.select("aifm_assigned_partitions", sel)
+    failures = queries.select("aifm_state_checkpoint_failures_total", sel)
     return [
         Alert(
             name="AIFMWorkerDown",
@@ -182,6 +184,17 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
             threshold=f"no snapshot for {limits.state_stale_seconds} s while partitions are assigned, for {limits.state_stale_for}",
             why=WHY["AIFMDetectorStateStale"],
         ),
+        Alert(
+            name="AIFMCheckpointFailing",
+            group="monitor",
+            severity="warning",
+            expr=f"sum by (job, instance, reason) (increase({failures}[{limits.checkpoint_failure_window}])) > 0",
+            for_="1m",
+            summary="Detector-state checkpoints fail: offsets are not committed and a crash would replay or lose detector history.",
+            description="Worker {{ $labels.instance }} failed {{ $value | printf \"%.0f\" }} checkpoint(s) ({{ $labels.reason }}) in the last " + limits.checkpoint_failure_window + ".",
+            threshold=f"any failed checkpoint in the last {limits.checkpoint_failure_window}",
+            why=WHY["AIFMCheckpointFailing"],
+        ),
     ]
 
 
@@ -198,13 +211,16 @@ def signal_threshold(thresholds: Thresholds, signal: str, detector: str) -> str:
     if signal == "tool_scope":
         return f"every out-of-boundary call (at most one finding per agent and tool per {options['cooldown_seconds']:g} s)"
     if signal == "agent_loop":
+        once = f"at most one finding per agent per {options['cooldown_seconds']:g} s"
         if detector == "repeated_call":
-            return f"max_repeats {options['max_repeats']} identical calls per session"
-        return f"max_calls_per_session {options['max_calls_per_session']} (a boundary file may set its own)"
+            return f"max_repeats {options['max_repeats']} identical calls per session ({once})"
+        return f"max_calls_per_session {options['max_calls_per_session']} (a boundary file may set its own; {once})"
     if signal == "prompt_injection":
         return f"content scoring >= flag_score {options['flag_score']:g} on the injection cues (at most one finding per agent and tool per {options['cooldown_seconds']:g} s)"
     if signal == "kill_switch":
-        return "every kill_switch control event" if detector == "engaged" else f"any call more than grace_seconds {options['grace_seconds']:g} after a halt"
+        return "every kill_switch control event" if detector == "engaged" else (
+            f"any call more than grace_seconds {options['grace_seconds']:g} after a halt (at most one finding per agent or model per {options['cooldown_seconds']:g} s)"
+        )
     spec = config.detector
     params = ", ".join(f"{name} {value}" for name, value in spec.params.items())
     return f"{spec.method} ({params}); min_samples {config.min_samples}"

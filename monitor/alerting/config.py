@@ -40,6 +40,7 @@ class MonitorLimits:
     dead_letter_for: str
     state_stale_seconds: int
     state_stale_for: str
+    checkpoint_failure_window: str
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
         "dead_letter_for": "10m",
         "state_stale_seconds": 300,
         "state_stale_for": "5m",
+        "checkpoint_failure_window": "10m",
     },
 }
 
@@ -81,6 +83,7 @@ _MONITOR_TYPES = {
     "dead_letter_for": "duration",
     "state_stale_seconds": "count",
     "state_stale_for": "duration",
+    "checkpoint_failure_window": "duration",
 }
 
 

@@ -99,6 +99,10 @@ def monitor_scenario(alert: Alert, job: dict[str, str], thresholds: Thresholds) 
         ]
         start = stopped + limits.state_stale_seconds // _STEP + 1
         return Scenario(series, start, dict(worker), humanize_duration(fires_at(start) * _STEP - stopped * _STEP))
+    if alert.name == "AIFMCheckpointFailing":
+        # one checkpoint fails at minute 10: the alert fires at once
+        series = [_series("aifm_state_checkpoint_failures_total", {**worker, "reason": "MessageSizeTooLargeError"}, "0x10 1x110")]
+        return Scenario(series, 11, {**worker, "reason": "MessageSizeTooLargeError"}, "1")
     raise KeyError(f"no rule-test scenario for {alert.name}")
 
 

@@ -78,6 +78,17 @@ class BernoulliCUSUM:
         self._sum = 0.0
         self._rate = None
 
+    def state(self) -> list:
+        """The learned state as plain numbers (a snapshot); the parameters come from the thresholds."""
+        return [self._n, self._ones, self._sum, self._rate, self.alarm_statistic]
+
+    def load_state(self, state: list) -> None:
+        n, ones, total, rate, alarm = state
+        self._n, self._ones, self._sum, self.alarm_statistic = int(n), int(ones), float(total), float(alarm)
+        self._rate = None
+        if rate is not None:
+            self._set_reference(float(rate))
+
     def _set_reference(self, p0: float) -> None:
         p1 = min(self.ratio * p0, (1.0 + p0) / 2.0)
         self._rate = p0

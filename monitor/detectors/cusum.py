@@ -6,13 +6,21 @@ import math
 
 _DIRECTIONS = ("up", "down", "both")
 
+#: Warm-up values further than this many robust standard deviations (1.4826 MAD) from the warm-up's
+#: median are left out of the reference: a Gaussian value lies that far with probability 2e-9.
+ROBUST_WARMUP_SIGMAS = 6.0
+
 
 class CUSUM:
     """Page's cumulative-sum detector on standardised values.
 
     The in-control mean and standard deviation are learned from the first ``warmup``
     values (Welford's algorithm), then frozen: the live stream is compared with that
-    reference. Each standardised value is clipped to ``[-clip, clip]`` so that one
+    reference. The warm-up is robust to a few wild values: any further than
+    ``ROBUST_WARMUP_SIGMAS`` robust deviations (median absolute deviation) from the
+    warm-up's median are left out of the reference, so one 1e308 ms latency during the
+    warm-up cannot inflate the deviation and blind the detector for good. On clean data
+    nothing is left out and the reference is exactly Welford's. Each standardised value is clipped to ``[-clip, clip]`` so that one
     outlier (a single 30 s request) cannot raise an alarm on its own; a sustained shift
     accumulates. After a detection the detector re-learns its reference, so a shifted
     regime that persists is reported once, not on every event.
@@ -77,6 +85,16 @@ class CUSUM:
         self._sd = 0.0
         self._upper = 0.0
         self._lower = 0.0
+        self._warm: list[float] = []  # the warm-up's values, kept until the reference is set
+
+    def state(self) -> list:
+        """The learned state as plain numbers (a snapshot); the parameters come from the thresholds."""
+        return [self._n, self._mean, self._m2, self._sd, self._upper, self._lower, self.alarm_statistic, list(self._warm)]
+
+    def load_state(self, state: list) -> None:
+        n, mean, m2, sd, upper, lower, alarm, warm = state
+        self._n, self._warm = int(n), [float(x) for x in warm]
+        self._mean, self._m2, self._sd, self._upper, self._lower, self.alarm_statistic = map(float, (mean, m2, sd, upper, lower, alarm))
 
     @property
     def drift_detected(self) -> bool:
@@ -112,9 +130,9 @@ class CUSUM:
             delta = x - self._mean
             self._mean += delta / self._n
             self._m2 += delta * (x - self._mean)
+            self._warm.append(x)
             if self._n == self.warmup:
-                sd = math.sqrt(self._m2 / (self._n - 1))
-                self._sd = sd if sd > 0 else max(abs(self._mean) * 1e-3, 1e-12)
+                self._set_reference()
             return self
         z = (x - self._mean) / self._sd
         if z > self.clip:
@@ -133,6 +151,18 @@ class CUSUM:
             self._relearn()
         return self
 
+    def _set_reference(self) -> None:
+        values, self._warm = self._warm, []
+        inliers = _inliers(values)
+        if len(inliers) < len(values):  # wild values: the reference is learned without them
+            self._mean = math.fsum(inliers) / len(inliers)
+            self._m2 = math.fsum((v - self._mean) ** 2 for v in inliers)
+            count = len(inliers)
+        else:
+            count = self._n
+        sd = math.sqrt(self._m2 / (count - 1)) if count > 1 else 0.0
+        self._sd = sd if sd > 0 and math.isfinite(sd) else max(abs(self._mean) * 1e-3, 1e-12)
+
     def segment(self) -> None:
         """Start a new segment (e.g. a new model version): zero the sums, keep the reference.
 
@@ -141,3 +171,15 @@ class CUSUM:
         """
         self._upper = 0.0
         self._lower = 0.0
+
+
+def _inliers(values: list[float]) -> list[float]:
+    """``values`` within ROBUST_WARMUP_SIGMAS robust deviations of their median (all of them when the MAD is 0)."""
+    ordered = sorted(values)
+    median = ordered[len(ordered) // 2]
+    deviations = sorted(abs(v - median) for v in values)
+    mad = deviations[len(deviations) // 2]
+    if not mad > 0 or not math.isfinite(mad):
+        return [v for v in values if math.isfinite(v)] or [median]
+    bound = ROBUST_WARMUP_SIGMAS * 1.4826 * mad
+    return [v for v in values if abs(v - median) <= bound]

@@ -65,6 +65,21 @@ class EmbeddingDrift:
         self._count = 0
         self._centroid: np.ndarray | None = None
 
+    def state(self) -> list:
+        """The reference and the distance model as plain data (vectors as float64 bytes)."""
+        vector = None if self._sum is None else self._sum.astype(np.float64).tobytes()
+        centroid = None if self._centroid is None else self._centroid.astype(np.float64).tobytes()
+        return [self._cusum.state(), vector, self._count, centroid, self.alarm_statistic]
+
+    def load_state(self, state: list) -> None:
+        cusum, vector, count, centroid, alarm = state
+        self._cusum.load_state(cusum)
+        self._sum = None if vector is None else np.frombuffer(vector, dtype=np.float64).copy()
+        self._centroid = None if centroid is None else np.frombuffer(centroid, dtype=np.float64).copy()
+        if self._centroid is not None and self._sum is not None and self._centroid.shape != self._sum.shape:
+            raise ValueError("centroid and sum differ in dimensions")
+        self._count, self.alarm_statistic = int(count), float(alarm)
+
     @property
     def drift_detected(self) -> bool:
         return self._drift_detected

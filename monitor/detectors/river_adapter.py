@@ -59,6 +59,18 @@ class RiverDetector:
         self.params = params
         self._detector = _river_class(method)(**params)
 
+    def state(self) -> None:
+        """river's detectors are not data-only (some are compiled objects): a snapshot keeps none of their state.
+
+        After a restore they start afresh, as after :meth:`segment`; the default
+        thresholds use our own CUSUMs, whose state is kept.
+        """
+        return None
+
+    def load_state(self, state: None) -> None:
+        if state is not None:
+            raise ValueError("a river detector's snapshot holds no state")
+
     @property
     def drift_detected(self) -> bool:
         return self._detector.drift_detected

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
 
+import msgspec
+
 from monitor.events import Event, Reject, SchemaError, normalise
 from monitor.otel.mapping import Content, agent_name, apply_content, log_content, merge_content, span_content, span_kind, span_to_event
 from monitor.otel.otlp import LOGS, SPANS, BadElement, LogRecord, OtlpError, SpanRecord, parse_request
@@ -83,12 +85,6 @@ class _Held:
         self.deadline_ns = deadline_ns
         self.ticks = 0
 
-    def __getstate__(self):
-        return (self.event, self.content, self.missing, self.wants_content, self.deadline_ns, self.ticks)
-
-    def __setstate__(self, state) -> None:
-        self.event, self.content, self.missing, self.wants_content, self.deadline_ns, self.ticks = state
-
     @property
     def ready(self) -> bool:
         return self.missing is None and not self.wants_content
@@ -108,17 +104,33 @@ class OtlpDecoder:
         self._clock_ns = 0  # the latest span end seen
         self._content_seen = 0  # how far this decoder has looked through the content table's additions
 
-    def __getstate__(self) -> dict:
-        """What a snapshot keeps: the waiting spans (their records' offsets are committed) and the counts.
+    def state(self) -> list:
+        """What a snapshot keeps, as plain data: the waiting spans (their records' offsets are committed) and the counts.
 
         The ancestry table is rebuilt from the stream (agent spans come after their
         children, so a restart forgets few that are still needed), and the content table is
-        shared and transient: the owner re-attaches its own after a restore.
+        shared and transient: the owner keeps its own across a restore.
         """
-        state = dict(self.__dict__)
-        state["content"] = None
-        state["_ancestry"] = OrderedDict()
-        return state
+        held = [
+            [span_id, msgspec.to_builtins(h.event), None if h.content is None else msgspec.to_builtins(h.content), h.missing, h.wants_content, h.deadline_ns, h.ticks]
+            for span_id, h in self._held.items()
+        ]
+        return [dict(self.ignored_by_kind), self.joined_from_logs, held, self._clock_ns, self._content_seen]
+
+    def load_state(self, state: list) -> None:
+        ignored, joined, held, clock_ns, content_seen = state
+        self.ignored_by_kind = Counter({str(k): int(n) for k, n in ignored.items()})
+        self.joined_from_logs, self._clock_ns, self._content_seen = int(joined), int(clock_ns), int(content_seen)
+        self._held.clear()
+        self._waiting_for.clear()
+        for span_id, event, content, missing, wants_content, deadline_ns, ticks in held[:MAX_HELD]:
+            entry = _Held(
+                msgspec.convert(event, Event), None if content is None else msgspec.convert(content, Content), missing, bool(wants_content), int(deadline_ns)
+            )
+            entry.ticks = int(ticks)
+            self._held[str(span_id)] = entry
+            if missing is not None:
+                self._waiting_for.setdefault(str(missing), set()).add(str(span_id))
 
     @property
     def held(self) -> int:

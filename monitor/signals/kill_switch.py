@@ -17,6 +17,14 @@ class KillSwitchState:
         self._halted_agents: dict[str, float] = {}
         self._halted_models: dict[str, float] = {}
 
+    def state(self) -> list:
+        return [self._halted_agents, self._halted_models]
+
+    def load_state(self, state: list) -> None:
+        agents, models = state
+        self._halted_agents = {str(name): float(ts) for name, ts in agents.items()}
+        self._halted_models = {str(name): float(ts) for name, ts in models.items()}
+
     @property
     def any_halted(self) -> bool:
         return bool(self._halted_agents or self._halted_models)

@@ -27,7 +27,7 @@ from monitor.metrics import Metrics
 from monitor.signals.tool_scope import load_boundaries
 from monitor.thresholds import load_thresholds
 from monitor.worker.kafka import client_options, ensure_topics, probe, read_snapshots, wait_for_broker
-from monitor.worker.processor import StreamProcessor
+from monitor.worker.processor import StreamProcessor, Taken
 from monitor.worker.settings import SettingsError, WorkerSettings
 
 log = logging.getLogger("aifm.worker")
@@ -39,6 +39,11 @@ _NEVER = 10**9
 #: TAKE_WITHIN_SECONDS, which is then the most a record waits to be processed).
 TAKE_RECORDS = 100
 TAKE_WITHIN_SECONDS = 0.1
+
+#: The producer's request limit: a dead letter (at most MAX_DEAD_LETTER_BYTES, plus the record's headers up to
+#: MAX_COPIED_HEADER_BYTES and ours) or a snapshot chunk always fits. Brokers keep their own limit (1 MB by default).
+MAX_COPIED_HEADER_BYTES = 64 * 1024
+PRODUCER_MAX_REQUEST_BYTES = 1_048_576
 
 
 class _CommitTimer(Sensor):
@@ -76,19 +81,24 @@ class MonitorApp(faust.App):
         self.processor.confirm(snapshots)
         return len(snapshots)
 
-    async def store_snapshots(self, snapshots: list[tuple[str, int, bytes]]) -> None:
+    async def store_snapshots(self, snapshots: list[Taken]) -> None:
         """Send snapshots to their state partitions, wait until they are written, then commit offsets.
 
         Snapshots go straight to the producer: the state topic is never consumed by faust.
+        Each is written in chunks under a manifest (:mod:`monitor.worker.snapshot_records`),
+        so any size fits the broker's message limit.
         """
-        for topic, partition, data in snapshots:
-            await self.producer.send(self.settings.state_topic(topic), f"{topic}:{partition}".encode(), data, partition, None, None)
+        for snapshot in snapshots:
+            state_topic = self.settings.state_topic(snapshot.topic)
+            for key, value in snapshot.records():
+                await self.producer.send(state_topic, key, value, snapshot.partition, None, None)
         if snapshots:
             await self.producer.flush()
-            for topic, _, _ in snapshots:
-                self.metrics.snapshots.labels(topic).inc()
-            self.metrics.last_snapshot.set_to_current_time()
+            for snapshot in snapshots:
+                self.metrics.snapshots.labels(snapshot.topic).inc()
+                self.metrics.snapshot_bytes.labels(snapshot.topic).set(len(snapshot.data))
         await self.consumer.commit()
+        self.metrics.last_snapshot.set_to_current_time()  # state is durable up to now, whether or not anything changed
 
     def refresh_metrics(self) -> None:
         self.metrics.refresh_detectors(self.processor.pipelines())
@@ -144,6 +154,7 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
         broker_commit_every=_NEVER,
         broker_commit_interval=_NEVER,
         producer_acks=-1,
+        producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
     )
     app.settings = settings
     app.metrics = metrics
@@ -165,8 +176,9 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
     async def publish(message, output) -> None:
         for key, value in output.alerts:
             await alerts.send(key=key, value=value)
-        for value, headers in output.dead_letters:
-            await dead_letters.send(key=message.key, value=value, headers=_headers(message.headers) + headers)
+        copied = _headers(message.headers, message.key) if message is not None else []
+        for key, value, headers in output.dead_letters:
+            await dead_letters.send(key=key, value=value, headers=copied + headers)
         for key, value in output.rekeyed:  # events decoded from OTLP, keyed by model or agent (StreamProcessor._rekey)
             await rekeyed.send(key=key, value=value)
 
@@ -213,8 +225,10 @@ def create_app(settings: WorkerSettings, *, metrics: Metrics | None = None) -> M
         try:
             written = await asyncio.wait_for(_checkpoint_between_groups(app, publish), timeout=max(5.0, settings.snapshot_seconds))
         except Exception as error:  # the broker may be away: report, keep the state, try again next time
+            reason = type(error).__name__
             metrics.broker_errors.inc()
-            log.warning("checkpoint failed (%s); offsets stay uncommitted until the next one", type(error).__name__)
+            metrics.checkpoint_failures.labels(reason).inc()
+            log.warning("checkpoint failed (%s); offsets stay uncommitted until the next one", reason)
             return
         if written:
             log.debug("checkpoint: %d snapshot(s)", written)
@@ -261,16 +275,13 @@ async def _until_sent(publish, message, output, metrics: Metrics) -> None:
 
 
 async def _write_final_snapshots(app: MonitorApp, partitions: list[tuple[str, int]]) -> None:
-    finals = []
-    for topic, partition in partitions:
-        data = app.processor.revoke(topic, partition)
-        if data is not None:
-            finals.append((topic, partition, data))
+    finals = [taken for topic, partition in partitions if (taken := app.processor.revoke(topic, partition)) is not None]
     if finals:
         try:
             await asyncio.wait_for(app.store_snapshots(finals), timeout=5.0)
-        except asyncio.TimeoutError:
-            log.warning("could not write %d snapshot(s) within 5 s; state will be rebuilt from the last checkpoint", len(finals))
+        except Exception as error:  # timeout or broker error: the next owner resumes from the last checkpoint
+            app.metrics.checkpoint_failures.labels(type(error).__name__).inc()
+            log.warning("could not write %d final snapshot(s) (%s); state resumes from the last checkpoint", len(finals), type(error).__name__)
 
 
 async def _wait_for_state(app: MonitorApp, topic: str, partition: int) -> bool:
@@ -298,11 +309,29 @@ def _data_directory(group_id: str) -> str:
     return path
 
 
-def _headers(headers: Any) -> list[tuple[str, bytes]]:
-    if not headers:
-        return []
-    items = headers.items() if isinstance(headers, dict) else headers
-    return [(str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
+def _headers(headers: Any, key: bytes | None) -> list[tuple[str, bytes]]:
+    """The record's own headers and key, copied onto its dead letters (the dead letter's key is its provenance).
+
+    At most MAX_COPIED_HEADER_BYTES of them, so that a dead letter always fits the producer's limit.
+    """
+    copied: list[tuple[str, bytes]] = []
+    budget = MAX_COPIED_HEADER_BYTES
+    if key is not None:
+        copied.append(("aifm.source.key", key[:budget]))
+        budget -= len(copied[0][1])
+    items = (headers.items() if isinstance(headers, dict) else headers) if headers else ()
+    dropped = 0
+    for k, v in items:
+        value = v if isinstance(v, bytes) else str(v).encode()
+        name = str(k)
+        if len(name) + len(value) > budget:
+            dropped += 1
+            continue
+        budget -= len(name) + len(value)
+        copied.append((name, value))
+    if dropped:
+        copied.append(("aifm.headers_dropped", str(dropped).encode()))
+    return copied
 
 
 def _credentials(settings: WorkerSettings):

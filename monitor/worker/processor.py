@@ -5,13 +5,15 @@ partition, and each partition's detector state lives in its own :class:`Pipeline
 When a partition moves to another worker (a rebalance) or the worker restarts, its
 pipeline is restored from the latest snapshot, and records the snapshot already holds
 (offset below the snapshot's next offset) are skipped: no event counts twice in
-detector state. This module does no I/O; the faust app moves bytes in and out.
+detector state. A snapshot that cannot be read (corrupt, crafted, an older format) is
+discarded, counted and logged, and the partition starts fresh. This module does no
+I/O; the faust app moves bytes in and out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import struct
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -24,7 +26,9 @@ from monitor.metrics import Metrics
 from monitor.otel.decoder import ContentTable
 from monitor.pipeline import AIFM, OTLP_SPANS, Pipeline, RecordResult
 from monitor.signals.tool_scope import Boundaries
+from monitor.snapshot import SnapshotError
 from monitor.thresholds import Thresholds
+from monitor.worker.snapshot_records import StoredSnapshot, snapshot_records
 
 log = logging.getLogger("aifm.worker")
 
@@ -32,15 +36,31 @@ log = logging.getLogger("aifm.worker")
 #: headers) instead of one per element: a 1 MB batch of ``{}`` would otherwise write 333,000 of them.
 MAX_DEAD_LETTERS_PER_RECORD = 100
 
-#: Snapshot layout: 8-byte big-endian next offset, then the pipeline's snapshot.
-_OFFSET = struct.Struct(">q")
+#: The most a dead letter's value holds: a longer record keeps this prefix, its length and digest in headers.
+#: Below Kafka's default 1 MB message limit with room for headers, so a dead letter always fits.
+MAX_DEAD_LETTER_BYTES = 900_000
+
+
+class Taken(msgspec.Struct, frozen=True):
+    """One partition's snapshot, taken but not yet known to be written."""
+
+    topic: str
+    partition: int
+    generation: int
+    next_offset: int
+    data: bytes
+
+    def records(self) -> list[tuple[bytes, bytes]]:
+        """The state-topic records that hold it (:mod:`monitor.worker.snapshot_records`)."""
+        return snapshot_records(self.topic, self.partition, self.generation, self.next_offset, self.data)
 
 
 class Output(msgspec.Struct):
     """What one record produced: findings to publish, dead letters to keep, events to re-key."""
 
     alerts: list[tuple[bytes, bytes]] = msgspec.field(default_factory=list)  # (key = alert_id, value = finding JSON)
-    dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = msgspec.field(default_factory=list)  # (value, headers)
+    # (key = source topic:partition:offset[:batch index], value, headers): a record dead-lettered twice (at-least-once) has one key
+    dead_letters: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = msgspec.field(default_factory=list)
     rekeyed: list[tuple[bytes, bytes]] = msgspec.field(default_factory=list)  # (key = model or agent, value = event JSON)
     skipped: bool = False
 
@@ -53,12 +73,13 @@ def partition_key(event: Event) -> bytes:
 
 
 class _PartitionState:
-    __slots__ = ("pipeline", "next_offset", "dirty")
+    __slots__ = ("pipeline", "next_offset", "dirty", "generation")
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
         self.next_offset = 0
         self.dirty = False
+        self.generation = 0  # of the latest snapshot known written
 
 
 class StreamProcessor:
@@ -93,42 +114,58 @@ class StreamProcessor:
     def pipelines(self) -> list[Pipeline]:
         return [state.pipeline for state in self._partitions.values()]
 
-    def assign(self, topic: str, partition: int, snapshot: bytes | None = None) -> str:
-        """Take a partition; restore its snapshot if one is given. Returns what happened."""
-        state = _PartitionState(Pipeline(self.thresholds, self.boundaries, content=self.content))
+    def assign(self, topic: str, partition: int, stored: StoredSnapshot | None = None) -> str:
+        """Take a partition; restore its stored snapshot if there is one. Returns what happened:
+
+        ``fresh`` (none), ``restored``, ``discarded`` (taken under other thresholds) or
+        ``corrupt`` (unreadable: logged, and the partition starts fresh).
+        """
+        state = self._fresh()
         result = "fresh"
-        if snapshot:
-            next_offset = _OFFSET.unpack_from(snapshot)[0]
-            if state.pipeline.restore(snapshot[_OFFSET.size :]):
-                state.next_offset = next_offset
-                result = "restored"
-            else:
-                result = "discarded"  # taken under other thresholds
+        if stored is not None:
+            problem = stored.problem
+            if problem is None:
+                try:
+                    result = "restored" if state.pipeline.restore(stored.data) else "discarded"
+                except SnapshotError as error:
+                    problem = str(error)
+            if problem is not None:
+                log.warning("the snapshot of %s[%d] is unreadable (%s); the partition starts fresh", topic, partition, problem)
+                state, result = self._fresh(), "corrupt"
+            if result == "restored":
+                state.next_offset = stored.next_offset
+            state.generation = stored.generation  # the next snapshot goes to the other slot, whatever this one held
         self._partitions[(topic, partition)] = state
         if self.metrics is not None:
             self.metrics.restores.labels(topic, result).inc()
         return result
 
-    def revoke(self, topic: str, partition: int) -> bytes | None:
+    def _fresh(self) -> _PartitionState:
+        return _PartitionState(Pipeline(self.thresholds, self.boundaries, content=self.content))
+
+    def revoke(self, topic: str, partition: int) -> Taken | None:
         """Give a partition up; returns its final snapshot (None if it never changed)."""
         state = self._partitions.pop((topic, partition), None)
         if state is None or not state.dirty:
             return None
-        return self._snapshot(state)
+        return self._snapshot(topic, partition, state)
 
-    def snapshots(self) -> list[tuple[str, int, bytes]]:
+    def snapshots(self) -> list[Taken]:
         """Snapshots of every partition whose state changed since its last confirmed snapshot.
 
         Call :meth:`confirm` once they are durably written; until then they count as
         not taken, so a failed write is retried at the next checkpoint.
         """
-        return [(topic, partition, self._snapshot(state)) for (topic, partition), state in self._partitions.items() if state.dirty]
+        return [self._snapshot(topic, partition, state) for (topic, partition), state in self._partitions.items() if state.dirty]
 
-    def confirm(self, taken: list[tuple[str, int, bytes]]) -> None:
+    def confirm(self, taken: list[Taken]) -> None:
         """Mark snapshots as written (unless the partition moved on since they were taken)."""
-        for topic, partition, data in taken:
-            state = self._partitions.get((topic, partition))
-            if state is not None and state.next_offset == _OFFSET.unpack_from(data)[0]:
+        for snapshot in taken:
+            state = self._partitions.get((snapshot.topic, snapshot.partition))
+            if state is None:
+                continue
+            state.generation = max(state.generation, snapshot.generation)
+            if state.next_offset == snapshot.next_offset:
                 state.dirty = False
 
     def _embed(self, events) -> None:
@@ -138,8 +175,9 @@ class StreamProcessor:
             self.embedding_errors += 1
             log.warning("embedding failed; the record is processed without sampled embeddings", exc_info=True)
 
-    def _snapshot(self, state: _PartitionState) -> bytes:
-        return _OFFSET.pack(state.next_offset) + state.pipeline.snapshot()
+    @staticmethod
+    def _snapshot(topic: str, partition: int, state: _PartitionState) -> Taken:
+        return Taken(topic, partition, state.generation + 1, state.next_offset, state.pipeline.snapshot())
 
     def handle_safely(self, topic: str, partition: int, offset: int, value: bytes | None) -> Output:
         """:meth:`handle`, with any exception turned into an ``internal_error`` dead letter of the record.
@@ -200,9 +238,15 @@ class StreamProcessor:
         decoder = pipeline.otlp
         ignored, joined = dict(decoder.ignored_by_kind), decoder.joined_from_logs
         events, rejects = pipeline.decode(value, source)
+        limit = self.thresholds.max_record_bytes
+        for event in events:
+            encoded = encode_event(event)
+            if len(encoded) > limit:  # its JSON would be refused downstream: kept as a dead letter instead
+                rejects.append(Reject(reason="too_large", detail=f"the span's event is {len(encoded)} bytes as JSON, over the limit of {limit}", raw=encoded))
+            else:
+                output.rekeyed.append((partition_key(event), encoded))
         for reject in rejects:
             pipeline.count_reject(reject.reason)
-        output.rekeyed.extend((partition_key(event), encode_event(event)) for event in events)
         if self.metrics is not None:
             for kind, count in decoder.ignored_by_kind.items():
                 if count != ignored.get(kind, 0):
@@ -244,16 +288,19 @@ class StreamProcessor:
                 reason=reasons.most_common(1)[0][0],
                 detail=f"{len(rejects)} elements rejected ({', '.join(f'{r} {n}' for r, n in sorted(reasons.items()))}); the whole record is kept",
             )
-            output.dead_letters.append((value if value is not None else b"", [*self._provenance(summary, topic, partition, offset), ("aifm.rejected_count", str(len(rejects)).encode())]))
+            headers = [*self._provenance(summary, topic, partition, offset), ("aifm.rejected_count", str(len(rejects)).encode())]
+            output.dead_letters.append(_dead_letter(f"{topic}:{partition}:{offset}", value if value is not None else b"", headers))
             return
         for reject in rejects:
             original = reject.raw if reject.raw is not None else (value if value is not None else b"")
             dead_headers = self._provenance(reject, topic, partition, offset)
+            key = f"{topic}:{partition}:{offset}"
             if reject.index is not None:
+                key += f":{reject.index}"
                 dead_headers.append(("aifm.batch_index", str(reject.index).encode()))
                 if source != AIFM:  # the dead letter is that one span or log record, as it came
                     dead_headers.append(("aifm.otlp.element", b"span" if source == OTLP_SPANS else b"log_record"))
-            output.dead_letters.append((original, dead_headers))
+            output.dead_letters.append(_dead_letter(key, original, dead_headers))
 
     @staticmethod
     def _provenance(reject: Reject, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
@@ -265,3 +312,19 @@ class StreamProcessor:
             ("aifm.source.offset", str(offset).encode()),
             ("aifm.rejected_at", datetime.now(timezone.utc).isoformat(timespec="milliseconds").encode()),
         ]
+
+
+def _dead_letter(key: str, original: bytes, headers: list[tuple[str, bytes]]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """A dead letter that always fits: a value over MAX_DEAD_LETTER_BYTES keeps its prefix, with its length and digest in headers.
+
+    The whole record stays on its source topic (aifm.source.* say where) for as long as
+    that topic's retention keeps it.
+    """
+    if len(original) > MAX_DEAD_LETTER_BYTES:
+        headers = [
+            *headers,
+            ("aifm.truncated_from_bytes", str(len(original)).encode()),
+            ("aifm.sha256", hashlib.sha256(original).hexdigest().encode()),
+        ]
+        original = original[:MAX_DEAD_LETTER_BYTES]
+    return key.encode(), original, headers
