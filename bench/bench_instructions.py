@@ -56,6 +56,7 @@ def _child(events: int, timings_path: str | None) -> None:
     from monitor.signals.tool_scope import load_boundaries
     from monitor.thresholds import load_thresholds
     from monitor.worker.processor import StreamProcessor
+    from monitor.worker.snapshot_records import StoredSnapshot
 
     thresholds = load_thresholds()
     boundaries = load_boundaries(write_boundaries(tempfile.mkdtemp(prefix="aifm-bench-")))
@@ -63,7 +64,7 @@ def _child(events: int, timings_path: str | None) -> None:
     warm = StreamProcessor(thresholds, boundaries, Metrics(CollectorRegistry()))
     for offset, start in enumerate(range(0, WARM_EVENTS, 100)):
         warm.handle("bench", 0, offset, json.dumps(raw[start : start + 100]).encode())
-    [(_, _, snapshot)] = warm.snapshots()
+    [snapshot] = warm.snapshots()
     measured = raw[WARM_EVENTS : WARM_EVENTS + events]
     shapes = {
         SHAPES[0]: [json.dumps(event).encode() for event in measured],
@@ -81,9 +82,9 @@ def _child(events: int, timings_path: str | None) -> None:
     def measure(shape: str, records: list[bytes]) -> None:
         decoded = [decode_record(record)[0] for record in records]
         pipeline = Pipeline(thresholds, boundaries)
-        pipeline.restore(snapshot[8:])  # past the processor's 8-byte next-offset header
+        pipeline.restore(snapshot.data)
         processor = StreamProcessor(thresholds, boundaries, Metrics(CollectorRegistry()))
-        processor.assign("bench", 0, snapshot)
+        processor.assign("bench", 0, StoredSnapshot(snapshot.data, snapshot.generation, snapshot.next_offset))
 
         def parse() -> None:
             for record in records:
@@ -115,7 +116,7 @@ def _child(events: int, timings_path: str | None) -> None:
     classes = sorted(by_class.items(), key=lambda item: -len(item[1]))
     for name, events_of_class in classes:
         pipeline = Pipeline(thresholds, boundaries)
-        pipeline.restore(snapshot[8:])
+        pipeline.restore(snapshot.data)
 
         def process_class(pipeline=pipeline, events_of_class=events_of_class) -> None:
             for event in events_of_class:

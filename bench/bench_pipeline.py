@@ -79,7 +79,7 @@ def state_growth(n: int, thresholds, boundaries) -> None:
         for offset in range(part * quarter, (part + 1) * quarter, 100):
             processor.handle("bench", 0, offset // 100, json.dumps(raw[offset : offset + 100]).encode())
         gc.collect()
-        snapshot = sum(len(data) for _, _, data in processor.snapshots())
+        snapshot = sum(len(taken.data) for taken in processor.snapshots())
         pipeline = processor.pipelines()[0]
         keys = {tuple(key.items()) for _, _, key, _, _ in pipeline.streams()}
         print(f"  after {(part + 1) * quarter:>9,} events: RSS {_rss_mib():6.0f} MiB, snapshot {snapshot / 1024:4.0f} KiB, "

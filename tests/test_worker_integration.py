@@ -503,3 +503,28 @@ def test_ctrl_c_stops_the_demo_and_its_broker_within_5_s_with_a_short_message():
     assert len(after) <= 4 and not any("Error" in line or "Traceback" in line for line in after), after
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_snapshot_of_several_megabytes_is_checkpointed_in_chunks_and_restored(broker, workers):
+    """20,000 sessions on one partition: a snapshot far over a Kafka message, yet every checkpoint succeeds."""
+    import hashlib
+
+    from conftest import tool_call
+
+    names = Names()
+    worker = workers(broker.bootstrap_servers, names)
+    worker.wait_ready()
+    batches = []
+    for first in range(0, 20_000, 100):
+        calls = [tool_call(i, session_id=hashlib.sha256(str(i).encode()).hexdigest(), args_hash=str(i), ts=1_700_000_000) for i in range(first, first + 100)]
+        batches.append((b"support-bot", json.dumps(calls).encode()))
+    produce(broker.bootstrap_servers, names.events, batches)
+    worker.wait_metric("aifm_events_total", 20_000, timeout=120)
+    size = worker.wait_metric("aifm_state_snapshot_bytes", 1_000_000, timeout=30)
+    assert worker.metric("aifm_state_checkpoint_failures_total") == 0 and size > 1_000_000
+    status, _ = worker.stop(signal.SIGTERM)
+    assert status == 0
+    again = workers(broker.bootstrap_servers, names, label="restarted")
+    again.wait_ready()
+    assert again.wait_metric("aifm_state_restores_total", 1, result="restored") >= 1
+    assert again.metric("aifm_state_restores_total", result="corrupt") == 0

@@ -123,7 +123,7 @@ def stored(taken):
 
 def test_a_snapshot_of_any_size_is_written_in_chunks_that_fit_kafkas_limit_and_read_back_whole(processor, thresholds, sample_boundaries):
     processor.assign("ai.events", 0)
-    for offset in range(30_000):  # 30,000 sessions with random ids: megabytes of state, even compressed
+    for offset in range(20_000):  # 20,000 sessions (max_sessions) with random ids: megabytes of state, even compressed
         session = hashlib.sha256(str(offset).encode()).hexdigest()
         processor.handle("ai.events", 0, offset, encode(tool_call(offset, session_id=session, args_hash=session[:16], ts=1_700_000_000)))
     (taken,) = processor.snapshots()
@@ -132,14 +132,14 @@ def test_a_snapshot_of_any_size_is_written_in_chunks_that_fit_kafkas_limit_and_r
     assert max(len(key) + len(value) for key, value in records) < 1_000_000, "every record fits Kafka's default message limit"
     restarted = StreamProcessor(thresholds, sample_boundaries)
     assert restarted.assign("ai.events", 0, stored(taken)) == "restored"
-    assert restarted.pipelines()[0].events_by_kind["tool_call"] == 30_000 and len(restarted.pipelines()[0].sessions) == 30_000
+    assert restarted.pipelines()[0].events_by_kind["tool_call"] == 20_000 and len(restarted.pipelines()[0].sessions) == 20_000
     # the next snapshot goes to the other slot: until its manifest is written the previous one stays whole
     processor.confirm([taken])
-    processor.handle("ai.events", 0, 30_000, encode(tool_call(30_000)))
+    processor.handle("ai.events", 0, 20_000, encode(tool_call(20_000)))
     (following,) = processor.snapshots()
     half_written = dict(records) | dict(following.records()[:-1])  # a crash before the new manifest
-    assert assemble("ai.events", 0, half_written).next_offset == 30_000
-    assert assemble("ai.events", 0, dict(records) | dict(following.records())).next_offset == 30_001
+    assert assemble("ai.events", 0, half_written).next_offset == 20_000
+    assert assemble("ai.events", 0, dict(records) | dict(following.records())).next_offset == 20_001
 
 
 def test_an_unreadable_snapshot_is_discarded_counted_and_the_partition_starts_fresh(thresholds, sample_boundaries, tmp_path):

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 
 _MAX_DISTINCT_CALLS_PER_SESSION = 1024
+_REASON_BITS = {"repeated_call": 1, "call_budget": 2}
 #: Distinct calls remembered over all sessions; the least recently seen sessions are forgotten beyond it.
 MAX_CALLS_TRACKED = 200_000
 
@@ -32,7 +33,7 @@ class _Session:
         self.calls = 0
         self.repeats: dict[int, int] = {}  # digest of (tool, args_hash) -> calls
         self.last_ts = ts
-        self.flagged: set[str] = set()
+        self.flagged = 0  # reasons already flagged, as bits of _REASON_BITS
 
 
 class SessionTracker:
@@ -75,7 +76,7 @@ class SessionTracker:
 
     def state(self) -> list:
         """The sessions as plain data (a snapshot), least recently seen first."""
-        sessions = [[sid, s.calls, s.last_ts, [[k, n] for k, n in s.repeats.items()], sorted(s.flagged)] for sid, s in self._sessions.items()]
+        sessions = [[sid, s.calls, s.last_ts, [[k, n] for k, n in s.repeats.items()], s.flagged] for sid, s in self._sessions.items()]
         return [self._watermark, sessions]
 
     def load_state(self, state: list) -> None:
@@ -87,7 +88,7 @@ class SessionTracker:
             session = _Session(float(last_ts), self.clock())
             session.calls = int(calls)
             session.repeats = {int(k): int(n) for k, n in repeats}
-            session.flagged = {str(reason) for reason in flagged}
+            session.flagged = int(flagged)
             self._sessions[str(sid)] = session
             self._calls_tracked += len(session.repeats)
 
@@ -124,12 +125,12 @@ class SessionTracker:
                 if self._calls_tracked > self.max_calls_tracked:
                     self._evict(now)
         reason = None
-        if repeats > self.max_repeats and "repeated_call" not in state.flagged:
+        if repeats > self.max_repeats and not state.flagged & 1:
             reason = "repeated_call"
-        elif state.calls > (budget or self.max_calls_per_session) and "call_budget" not in state.flagged:
+        elif state.calls > (budget or self.max_calls_per_session) and not state.flagged & 2:
             reason = "call_budget"
         if reason is not None:
-            state.flagged.add(reason)
+            state.flagged |= _REASON_BITS[reason]
         return {"flag": reason is not None, "reason": reason, "calls": state.calls, "repeats": repeats}
 
     def _evict(self, now: float) -> None:
