@@ -44,11 +44,11 @@ def test_a_semantic_cue_flags_alone_when_clear_and_adds_to_a_weak_lexical_cue():
 
 def test_grounded_share_replaces_the_lexical_support_where_embedded():
     common = {"mean_logprob": None, "output_text": GROUNDED_PARAPHRASE, "context": CONTEXT, "finish_reason": None, "min_mean_logprob": -1.5, "flag_truncation": True}
-    lexical = hallucination_signal(**common, min_context_support=0.35)
+    lexical = hallucination_signal(**common, min_context_support=0.8)
     assert lexical["unsupported"], "the paraphrase shares few words with its source: the lexical proxy flags it"
-    embedded = hallucination_signal(**common, min_context_support=0.35, grounded_share=1.0, min_grounded_share=0.5)
+    embedded = hallucination_signal(**common, min_context_support=0.8, grounded_share=1.0, min_grounded_share=0.5)
     assert not embedded["flag"] and "context_support" not in embedded and embedded["grounded_share"] == 1.0
-    assert hallucination_signal(**common, min_context_support=0.35, grounded_share=0.0, min_grounded_share=0.5)["flag"]
+    assert hallucination_signal(**common, min_context_support=0.8, grounded_share=0.0, min_grounded_share=0.5)["flag"]
 
 
 def test_the_injection_signal_names_the_semantic_cue():

@@ -176,3 +176,15 @@ def test_latency_per_token_only_for_long_enough_outputs():
 
 def test_empty_boundaries_give_no_boundary_verdicts():
     assert Boundaries().verdict("bot", "tool") == "no_boundary"
+
+
+def test_context_support_matches_word_forms_leaves_out_preambles_and_notices_one_invented_name():
+    context = ["The club knitted scarves for the shelter and donated 40 of them in March."]
+    assert context_support("They knit scarves and donated 40.", context) == 1.0, "knit and knitted share a stem"
+    assert context_support("Sure! Here is a short summary of the article: the club donated 40 scarves.", context) == 1.0
+    grounded = hallucination_signal(output_text="The club donated 40 scarves in March.", context=context, **_DEFAULT_HALLUCINATION)
+    invented = hallucination_signal(output_text="The club donated 40 scarves to Mercy Hospital in March.", context=context, **_DEFAULT_HALLUCINATION)
+    assert not grounded["flag"] and invented["flag"], "one name the sources lack makes a short answer unsupported"
+
+
+_DEFAULT_HALLUCINATION = {"mean_logprob": None, "finish_reason": None, "min_mean_logprob": -1.5, "min_context_support": 0.8, "flag_truncation": True}

@@ -5,9 +5,14 @@ Each proxy is computed only when its input is present on the event:
 * low confidence: the mean token log-probability is below a floor (models that are
   unsure of their tokens hallucinate more; Kadavath et al. 2022, Manakul et al. 2023);
 * unsupported by context: in a retrieval-augmented call, the share of the answer's
-  content words (words of 4+ letters, and numbers) that occur in the retrieved
-  passages is below a floor. Lexical and crude, but free: invented names and
-  figures are exactly the words a grounded answer would have copied from its sources;
+  content words (words of 4+ letters, and numbers, Snowball-stemmed so that "knitted"
+  matches "knit") that occur in the retrieved passages is below a floor. A leading
+  preamble ("Here is a concise summary of the article:") is left out. Lexical, but
+  nearly free, and it holds on real data: an invented name, number or claim is a word
+  the sources lack. At the default floor (0.8) it scores F1 0.83 on HaluEval QA, 0.88
+  on BEGIN and 0.61 balanced accuracy on FaithBench (development halves of
+  ../shared/external; the old floor of 0.35 scored 0.28, 0.50 and 0.50): a single new
+  word in a short answer already counts;
 * not grounded (where the monitor's encoder embedded the call, a budgeted sample):
   the share of the answer's sentences that some sentence of the context supports
   (cosine similarity at least ``grounded_similarity``) is below ``min_grounded_share``.
@@ -20,10 +25,17 @@ Each proxy is computed only when its input is present on the event:
 
 from __future__ import annotations
 
+import re
 import string
 from functools import lru_cache
 
-_STEM_CHARS = 6
+import Stemmer
+
+_stem_words = Stemmer.Stemmer("english").stemWords
+#: A generic lead-in before the answer proper ("Sure! Here is a summary of the article:").
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:sure|certainly|of course|okay|ok)[,!.]?\s*)?(?:here(?:'s| is| are)|below is|the following is)[^.:\n]{0,120}[:.]\s*", re.IGNORECASE
+)
 _SPLIT_AT = "".join(c for c in string.punctuation if c not in "'-")
 _PUNCTUATION = str.maketrans(_SPLIT_AT, " " * len(_SPLIT_AT))
 # The same for ASCII text as bytes: bytes.translate is one loop in C, where str.translate
@@ -40,13 +52,14 @@ OUTPUT_SCAN_CHARS = 3000
 
 
 def _content_stems(text: str) -> frozenset[str]:
-    """Words of 4+ characters and numbers, cut to their first 6 characters (a crude stem)."""
+    """Words of 4+ characters and numbers, Snowball-stemmed (English)."""
     text = text.lower()
     if text.isascii():
         text = text.encode("ascii").translate(_PUNCTUATION_ASCII).decode("ascii")
     else:
         text = text.translate(_PUNCTUATION)
-    return frozenset([word[:_STEM_CHARS] for word in text.split() if (len(word) > 3 or word.isdigit()) and word not in _STOPWORDS])
+    words = [word.strip("'-") for word in text.split()]
+    return frozenset(_stem_words([word for word in words if (len(word) > 3 or word.isdigit()) and word not in _STOPWORDS]))
 
 
 # Retrieval returns the same passages again and again: their stems are worth caching.
@@ -61,7 +74,7 @@ def context_support(output_text: str, context: list[str]) -> float | None:
     >>> context_support("Sydney hosts parliament since 1901.", ["Canberra became the capital of Australia in 1913."])
     0.0
     """
-    answer = _content_stems(output_text[:OUTPUT_SCAN_CHARS])
+    answer = _content_stems(_PREAMBLE.sub("", output_text[:OUTPUT_SCAN_CHARS], count=1))
     if not answer:
         return None
     remaining = CONTEXT_SCAN_CHARS

@@ -94,6 +94,53 @@ _CUES: tuple[tuple[str, float, tuple, re.Pattern], ...] = tuple(
             r"\b(?:do not|don't|never)\s+(?:tell|inform|mention (?:this|it) to|reveal (?:this|it) to|let)\s+(?:the\s+)?user\b",
         ),
         (
+            # the injected text's author speaking to the model ("a message from me, ..., to you, GPT-4")
+            "message_to_the_model", 0.8,
+            (_words("you"), _words("ai assistant llm model chatbot gpt chatgpt claude gemini llama")),
+            r"\bto you,?\s+(?:the\s+)?(?:ai(?:\s+language\s+model|\s+assistant)?|assistant|(?:large\s+)?language\s+model|llm|chatbot|gpt-?\d[\w.-]*|chatgpt|claude|gemini|llama)\b",
+        ),
+        (
+            # markup that frames a block as instructions from the system or the user
+            "instruction_markup", 0.8,
+            (("<information", "</information", "system_message", "<system", "</system", "<instruction", "</instruction"),),
+            r"</?information>|\(system_message\)|<\s*/?\s*(?:system|instructions?)\s*>",
+        ),
+        (
+            # a task for the model placed before, or instead of, the one its user gave it
+            "task_hijack", 0.7,
+            (_words("task"), _words("before gave assigned asked")),
+            r"\bbefore you (?:can )?(?:solve|do|complete|answer|start|continue|finish)\b.{0,40}\btask\b|\bthe task (?:that )?I (?:gave|assigned|asked) you\b",
+        ),
+        (
+            # "ignore your previous orders", or misspelt instructions (spelt right, override_instructions has it)
+            "override_previous", 0.7,
+            (_words("ignore ignoring disregard forget"), _words("previous prior above earlier")),
+            r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:your|the|all|my)\s+(?:previous|prior|above|earlier)\s+(?:(?!instructions?\b)\w*ruct\w*|orders?|commands?|tasks?|directions?|requests?)\b",
+        ),
+        (
+            # content telling the model how to write its own reply: "Provide your answer in French",
+            # "In your response, mention ...", "Encode your message in Base64"
+            "reply_directive", 0.7,
+            (_words("your"), _words("response responses reply replies answer answers output message")),
+            r"\b(?:in|into|within|throughout)\s+your\s+(?:response|reply|answer|output)s?\b"
+            r"|\b(?:add|append|attach|include|insert)\b.{0,80}?\bto\s+your\s+(?:response|reply|answer|output)s?\b"
+            r"|\b(?:modify|change|format|translate|provide|write|display|rewrite|phrase|express|present|deliver|end|begin|start|conclude|encode|enhance|augment|enrich|embellish|represent|style|structure|compose)\s+(?:\w+\s+){0,3}?your\s+(?:response|reply|answer|output|message)s?\b"
+            r"|\breply\s+(?:only\s+)?(?:in|using|with)\s+(?:\w+\s+){0,2}(?:language|encoding|format|base\d+|emojis?|french|german|spanish|italian|chinese|japanese)\b",
+        ),
+        (
+            # content asking the model to put a given block of code into the code it writes
+            "code_directive", 0.6,
+            (_words("following subsequent below provided this"), _words("code codebase algorithm implementation elucidation solution script program")),
+            r"\b(?:following|subsequent|below|provided)\s+(?:code|snippet|excerpt|block|lines?)(?:\s+(?:snippet|excerpt|block|section|segment|fragment))?\b.{0,80}?\byour\s+(?:code(?:base)?|algorithm|implementation|elucidation|solution|script|program|answer|response)\b"
+            r"|\byour\s+(?:code(?:base)?|algorithm|implementation|elucidation|solution|script|program)\b.{0,60}?\b(?:following|subsequent|below|provided)\s+(?:code|snippet|excerpt|block)\b",
+        ),
+        (
+            # a to-do for the agent planted in data it reads ("TODO: Send the passport number to ...")
+            "planted_todo", 0.6,
+            (("todo:",),),
+            r"(?:^|[\n\"])\s*TODO:\s+(?:please\s+)?(?:make|send|create|delete|transfer|book|reserve|email|forward|update|change|pay|invite|share|post|give|get|tell|schedule|cancel|buy|order|download|upload)\b",
+        ),
+        (
             "addressed_to_ai", 0.4,
             (_words("attention note message instruction"), _words("ai assistant llm model agent chatbot")),
             r"\b(?:attention|note|message|instruction)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|llm|language model|model|agent|chatbot)\b",

@@ -95,8 +95,21 @@ _CUES: tuple[tuple[float, tuple[str, ...], str, int], ...] = (
     (0.9, _POLICY_TRIGGERS, r"\b(?:against|violates?|violating|breaks?|outside(?: of)?|contrary to|conflicts? with) (?:my|our|the|company|openai's|anthropic's|google's) (?:\w+ ){0,2}?(?:guidelines|policies|policy|principles|rules|terms of (?:use|service)|programming)\b", 60),
     (0.9, _POLICY_TRIGGERS, r"\b(?:my|the|our) (?:programming|guidelines|policies|policy|instructions|rules) (?:prevents?|prohibits?|forbids?|do(?:es)?n't allow|do(?:es)? not allow) me\b", 8),
     (0.9, ("programmed", "designed", "built", "trained", "instructed"), r"\bi(?:'m| am) (?:programmed|designed|built|trained|instructed) (?:not to|to avoid|to refuse|to decline)", 8),
-    (0.85, ("ai", "ai,"), r"\bas an ai(?: language model| assistant| model)?,? i (?:can ?not|can't|don't|do not|am not|'m not|am unable|'m unable|won't|must)", 8),
+    # less the disclaimer before an answer: "As an AI, I don't have personal opinions. However, ..."
+    (0.85, ("ai", "ai,"), r"\bas an ai(?: language model| assistant| model)?,? i (?:can ?not|can't|don't|do not|am not|'m not|am unable|'m unable|won't|must)(?! (?:have|hold|possess) (?:any )?(?:personal )?(?:opinions|feelings|beliefs|biases|preferences|emotions|views))", 8),
     (0.8, ("appropriate", "inappropriate"), r"\bit (?:would(?:n't| not)? be|is|'s|isn't|is not) (?:not |in)?appropriate (?:for me )?to\b", 20),
+    # impersonal refusals: "It's not appropriate or ethical to provide ...", "It is not accurate or respectful to say ..."
+    (0.9, ("appropriate", "ethical", "acceptable", "responsible", "respectful"), r"\b(?:it(?:'s| is)|that(?:'s| is)|this is) (?:not|never|neither) (?:\w+ (?:or|and|nor) )?(?:appropriate|ethical|acceptable|responsible|respectful)(?: (?:or|and|nor) \w+)? (?:for me )?to\b", 40),
+    (0.5, ("accurate", "fair", "correct"), r"\b(?:it(?:'s| is)|that(?:'s| is)) not (?:accurate|fair|correct)(?: (?:or|and) \w+)? to (?:say|suggest|claim|assume|imply|generali[sz]e)\b", 30),
+    # "I am an AI language model and do not condone violence"
+    (0.85, ("condone", "endorse"), r"\bi (?:do not|don't|cannot|can't|will not|won't) (?:\w+ )?(?:condone|endorse)\b|\band (?:do not|don't) (?:condone|endorse)\b", 30),
+    # a lecture in place of the answer: "I must clarify that stealing a car is illegal and unethical"
+    (0.7, ("clarify", "emphasize", "emphasise", "stress"), r"\bi must (?:clarify|emphasi[sz]e|stress) that\b.{0,80}?\b(?:illegal|unethical|not ethical|criminal|not appropriate|inappropriate|harmful|never acceptable|a crime)\b", 12),
+    (0.6, ("safe", "ethical", "appropriate", "legal"), r"\b(?:is|are) not (?:a )?(?:safe|ethical|appropriate|legal)(?: (?:or|and) \w+)? (?:practice|thing to do|question|request|topic)\b", 30),
+    (0.5, ("appropriate",), r"\b(?:is|are|was) not appropriate\b", 12),
+    (0.4, ("acceptable", "justified"), r"\b(?:is|are) never (?:acceptable|okay|ok|justified|appropriate)\b", 20),
+    (0.45, ("ability", "capability"), r"\bi(?:'m| am) an ai(?: language model)?,? and (?:i )?(?:do not|don't) have the (?:ability|capability) to\b", 50),
+    (0.8, ("valid", "respectful", "appropriate"), r"\bi (?:don't|do not) think (?:that's|that is|it's|it is|this is) (?:a )?(?:valid|respectful|appropriate|fair)\b", 40),
     (0.8, ("request",), r"\b(?:your|this|that) request (?:violates|goes against|is against|conflicts with|falls outside|is not something)", 6),
     # partial refusals: "I can explain in general, but I can't give medical advice"
     (0.95, ("advice", "guidance", "recommendation", "recommendations", "instructions", "diagnosis", "diagnoses"), r"\bi (?:can ?not|can't|am not able to|'m not able to|am unable to|'m unable to) (?:give|offer|provide) (?:you )?(?:\w+ )?(?:medical|legal|financial|tax|investment|specific|personali[sz]ed|professional|individual) (?:advice|guidance|recommendations?|instructions|diagnos[ie]s)", 60),
