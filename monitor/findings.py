@@ -1,8 +1,9 @@
 """Findings: what the monitor concluded, as JSON objects on the alerts topic or in a file.
 
 A finding names a signal, the stream it concerns (``key``: bounded labels such as
-``model`` or ``agent``), the event that triggered it, and the detector's statistic and
-threshold at that moment. ``alert_id`` is a hash of signal, detector, key and the
+``model`` or ``agent``), the event that triggered it, the detector's statistic and
+threshold at that moment, and ``started_at``: when the change began (for a detector,
+the event time at which its statistic last left zero; for a violation, the violation). ``alert_id`` is a hash of signal, detector, key and the
 triggering event, so re-processing the same events yields the same ids and consumers
 (or a compacted topic) can deduplicate. Findings never carry prompt or response text.
 """
@@ -75,6 +76,7 @@ class Finding(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     severity: str
     key: dict[str, str]
     ts: float | None
+    started_at: float | None = None
     event_id: str | None
     statistic: float
     threshold: float
@@ -102,6 +104,7 @@ def make_finding(
     summary: str,
     details: dict | None = None,
     kind: str = "finding",
+    started_at: float | None = None,
 ) -> Finding:
     return Finding(
         alert_id=alert_id(signal, detector, key, event.event_id, event.ts),
@@ -112,6 +115,7 @@ def make_finding(
         severity=severity,
         key=key,
         ts=event.ts,
+        started_at=started_at if started_at is not None else event.ts,
         event_id=event.event_id,
         statistic=round(float(statistic), 4),
         threshold=round(float(threshold), 4),

@@ -62,9 +62,15 @@ AIFM, OTLP_SPANS, OTLP_LOGS = "aifm", "spans", "logs"
 
 
 class _Stream:
-    """One detector on one keyed stream, with its count for the minimum-sample floor."""
+    """One detector on one keyed stream, with its count for the minimum-sample floor.
 
-    __slots__ = ("signal", "detector_name", "detector", "count", "findings")
+    ``onset`` is the event time at which the detector's statistic last left zero: Page's
+    estimate of when a change started, which a finding reports beside when it was
+    detected (a CUSUM alarms some events after the change, and the evidence it sums
+    starts at the change).
+    """
+
+    __slots__ = ("signal", "detector_name", "detector", "count", "findings", "onset")
 
     def __init__(self, signal: str, detector_name: str, detector) -> None:
         self.signal = signal
@@ -72,6 +78,7 @@ class _Stream:
         self.detector = detector
         self.count = 0
         self.findings = 0
+        self.onset: float | None = None
 
 
 #: The streams each kind of key has: (signal, detector name, attribute of _KeyStreams).
@@ -120,17 +127,18 @@ class _KeyStreams:
 
     def state(self) -> dict:
         return {
-            attribute: [stream.count, stream.findings, stream.detector.state()]
+            attribute: [stream.count, stream.findings, stream.detector.state(), stream.onset]
             for attribute in self.__slots__[1:]
             if (stream := getattr(self, attribute)) is not None
         }
 
     def load_state(self, state: dict) -> None:
-        for attribute, (count, findings, detector) in state.items():
+        for attribute, (count, findings, detector, onset) in state.items():
             stream = getattr(self, attribute) if attribute in self.__slots__[1:] else None
             if stream is None:
                 raise SnapshotError(f"no stream {attribute!r} for key {self.key}")
             stream.count, stream.findings = int(count), int(findings)
+            stream.onset = None if onset is None else float(onset)
             stream.detector.load_state(detector)
 
 
@@ -613,6 +621,11 @@ class Pipeline:
         detector.update(value)
         if detector.drift_detected:
             self._detector_finding(keyed, stream, event, findings)
+            stream.onset = None  # the detector re-learns: the next change has an onset of its own
+        elif detector.statistic == 0.0:
+            stream.onset = None
+        elif stream.onset is None:
+            stream.onset = event.ts if event.ts is not None else self.clock
 
     def _detector_finding(self, keyed: _KeyStreams, stream: _Stream, event: Event, findings: list[Finding]) -> None:
         cfg = self._cfg[stream.signal]
@@ -631,6 +644,7 @@ class Pipeline:
                 threshold=detector.threshold,
                 summary=_SUMMARIES[(stream.signal, stream.detector_name)],
                 details={"events": stream.count},
+                started_at=stream.onset,
             )
         )
 

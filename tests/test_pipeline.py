@@ -192,3 +192,20 @@ def test_an_exception_inside_the_pipeline_costs_that_event_only_and_keeps_it(pip
     (reject,) = result.rejects
     assert reject.reason == "internal_error" and b'"event_id":"m-1"' in reject.raw
     assert "a bug" not in reject.detail and pipeline.rejects_by_reason["internal_error"] == 1
+
+
+def test_a_detector_finding_states_when_the_change_started_not_only_when_it_was_detected(thresholds):
+    rng = random.Random(5)
+    pipeline = Pipeline(thresholds)
+    change_at = 3000
+    findings = []
+    for i in range(6000):
+        refused = rng.random() < (0.04 if i < change_at else 0.16)
+        text = "I'm sorry, but I can't help with that." if refused else "Sure, here it is."
+        findings += pipeline.process_record(encode(model_call(i, output_text=text))).findings
+    (refusal,) = [f for f in findings if f.signal == "refusal"]
+    change_ts = 1_700_000_000 + change_at
+    assert refusal.started_at < refusal.ts, "the onset precedes the alarm"
+    assert abs(refusal.started_at - change_ts) < (refusal.ts - change_ts) / 2, "and lies nearer the change than the alarm does"
+    violation = pipeline.process_record(encode(tool_call(9000, tool="refund_order", status="blocked"))).findings
+    assert all(f.started_at == f.ts for f in violation), "a violation starts where it happens"
