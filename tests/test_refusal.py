@@ -106,6 +106,8 @@ def test_impersonal_refusals_and_lectures_in_place_of_an_answer_are_refusals(out
         "As an AI, I don't have personal opinions. However, most reviewers rank the second album higher, for three reasons.",
         "It's not accurate to call Python slow in every case: NumPy moves the loops into C.",
         "Hammers are not a safe way to open a stuck jar; run the lid under hot water instead.",
+        "Mix the two coats of primer thinly and let each dry for an hour. Sand lightly between them. "
+        "It's never appropriate to paint over rust, so treat it first.",
     ],
 )
 def test_disclaimers_and_corrections_before_an_answer_are_not_refusals(output):
