@@ -411,7 +411,7 @@ def test_three_sigkills_mid_stream_lose_nothing_from_detector_state(broker, work
     last.wait_ready()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        if last.metric("aifm_consumer_lag_messages") == 0 and last.metric("aifm_assigned_partitions") == 4:
+        if last.metric("aifm_consumer_lag_messages") == 0 and last.metric("aifm_assigned_partitions") >= 4:  # events, plus the OTLP topics
             break
         time.sleep(0.5)
     time.sleep(2.0)
