@@ -235,6 +235,10 @@ class Pipeline:
         events, rejects = self.decode(raw, source)
         if prepare is not None:
             prepare(events)
+        return self._process_all(events, rejects)
+
+    def _process_all(self, events: list[Event], rejects: list[Reject]) -> RecordResult:
+        """Process ``events`` safely and count ``rejects`` with those the processing adds."""
         results = []
         for event in events:
             result = self.process_safely(event)
@@ -272,7 +276,7 @@ class Pipeline:
 
     def release_held(self) -> RecordResult:
         """Process, now, every OTLP span still waiting for its agent or its log records (what a replay does at its end)."""
-        return RecordResult([self.process(event) for event in self.otlp.flush()], [])
+        return self._process_all(self.otlp.flush(), [])
 
     def count_reject(self, reason: str) -> None:
         """Count a record a driver rejected before or while decoding."""

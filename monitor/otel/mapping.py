@@ -258,36 +258,37 @@ def _str(attributes: dict, name: str) -> str | None:
     return value
 
 
-def _first(attributes: dict, *names: str) -> Any:
+def _named(attributes: dict, names: tuple[str, ...]) -> tuple[str, Any]:
+    """(name, value) of the first of ``names`` the attributes hold; ("", None) if none."""
     for name in names:
         value = attributes.get(name)
         if value is not None:
-            return value
-    return None
+            return name, value
+    return "", None
+
+
+def _first(attributes: dict, *names: str) -> Any:
+    return _named(attributes, names)[1]
 
 
 def _int(attributes: dict, *names: str) -> int | None:
-    for name in names:
-        value = attributes.get(name)
-        if value is None:
-            continue
-        if isinstance(value, str) and value.isdigit() and len(value) <= 18:  # OpenInference's agents instrumentation writes counts as strings
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-            raise SchemaError("schema", f"{name}: expected an integer attribute")
+    name, value = _named(attributes, names)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 18:  # OpenInference's agents instrumentation writes counts as strings
         return int(value)
-    return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise SchemaError("schema", f"{name}: expected an integer attribute")
+    return int(value)
 
 
 def _number(attributes: dict, *names: str) -> float | None:
-    for name in names:
-        value = attributes.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError("schema", f"{name}: expected a number attribute")
-        return float(value)
-    return None
+    name, value = _named(attributes, names)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SchemaError("schema", f"{name}: expected a number attribute")
+    return float(value)
 
 
 def _finish_reason(attributes: dict) -> str | None:

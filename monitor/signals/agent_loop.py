@@ -138,9 +138,12 @@ class SessionTracker:
         sessions = self._sessions
         idle = self.session_idle_seconds
         while len(sessions) > 1 and (len(sessions) > self.max_sessions or self._calls_tracked > self.max_calls_tracked):
-            self._calls_tracked -= len(sessions.popitem(last=False)[1].repeats)
+            self._forget_oldest()
         while len(sessions) > 1:
             oldest = next(iter(sessions.values()))
             if self._watermark - oldest.last_ts <= idle and now - oldest.arrived <= idle:
                 break
-            self._calls_tracked -= len(sessions.popitem(last=False)[1].repeats)
+            self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        self._calls_tracked -= len(self._sessions.popitem(last=False)[1].repeats)
