@@ -20,15 +20,17 @@ from monitor.worker.settings import SettingsError, add_worker_arguments, setting
 EXIT_USAGE = 2
 
 
-def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+def _add_pipeline_options(parser: argparse.ArgumentParser, *, embed_default: str = "auto") -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="JSONL or .jsonl.gz logs, or directories of them")
     parser.add_argument("--thresholds", metavar="FILE", help=f"thresholds file (default: $AIFM_THRESHOLDS or {default_thresholds_path()})")
     parser.add_argument("--boundaries", metavar="DIR", help="directory of per-agent tool boundary YAML files")
+    default_help = "auto: all when the embeddings extra is installed, else off" if embed_default == "auto" else embed_default
     parser.add_argument(
-        "--embed-share",
-        type=float,
-        metavar="SHARE",
-        help="also embed a sample of outputs (all-MiniLM-L6-v2), spending at most this share of the time encoding (default: only precomputed embeddings)",
+        "--embed",
+        default=embed_default,
+        metavar="all|off|FRACTION",
+        help="which outputs without a precomputed embedding to embed (all-MiniLM-L6-v2) for embedding drift: all, off, or a fraction "
+        f"in (0, 1] chosen by event id, the same on every run (default {default_help})",
     )
     kafka = parser.add_argument_group("history from Kafka (read without a consumer group; SASL/TLS from AIFM_* variables)")
     kafka.add_argument("--from-kafka", metavar="TOPIC", help="replay TOPIC from its start (or --start-offset / --start-time) to its current end")
@@ -68,7 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--report", metavar="DIR", help="write an HTML report: streams, alarms, trade-off curves, what changed")
 
     signals = commands.add_parser("signals", help="write the per-event signals of a log, one line per accepted event")
-    _add_pipeline_options(signals)
+    _add_pipeline_options(signals, embed_default="off")  # per-event text proxies: drift is a property of the stream
     signals.add_argument("--out", metavar="SIGNALS.jsonl", required=True)
 
     simulate = commands.add_parser("simulate", help="write simulated traffic with labelled incidents")
@@ -112,12 +114,10 @@ def _load(args):
 
 
 def _embedder(args, thresholds):
-    """The sampling embedder for ``--embed-share`` (None without it)."""
-    if args.embed_share is None:
-        return None
-    from monitor.embeddings.embedder import sampling_embedder
+    """The embedder ``--embed`` asks for (None: off)."""
+    from monitor.embeddings.embedder import replay_embedder
 
-    return sampling_embedder(args.embed_share, thresholds)
+    return replay_embedder(args.embed, thresholds)
 
 
 def _history(args, stack: contextlib.ExitStack) -> list:
@@ -185,8 +185,6 @@ def _cmd_tune(args) -> int:
     from monitor.tuning.report import write_report
     from monitor.tuning.run import format_outcome, tune
 
-    if args.embed_share is not None:
-        raise ValueError("--embed-share: tuning does not sweep embedding drift (its detector takes vectors); replay with it instead")
     thresholds_path = Path(args.thresholds) if args.thresholds else default_thresholds_path()
     thresholds = load_thresholds(thresholds_path)
     boundaries = load_boundaries(args.boundaries)
@@ -203,6 +201,7 @@ def _cmd_tune(args) -> int:
             margin=args.margin,
             signals=signals,
             sources=_history(args, stack),
+            embedder=_embedder(args, thresholds),
         )
     print(format_outcome(outcome))
     Path(args.out).write_text(outcome.text, encoding="utf-8")

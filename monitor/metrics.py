@@ -285,7 +285,7 @@ def _embedding_families(embedder):
     """
     if embedder is None:
         return
-    budget = embedder.budget
+    budget = embedder.sampler
 
     def labels(key) -> list[str]:
         kind, name = key
@@ -307,7 +307,8 @@ def _embedding_families(embedder):
     yield family
     encoder = embedder._encoder
     yield CounterMetricFamily("aifm_embedding_encode_seconds", "Time spent encoding outputs.", value=encoder.seconds if encoder is not None else 0.0)
-    yield GaugeMetricFamily("aifm_embedding_budget_sentences_per_second", "Sentences per second the time budget allows, over all models.", value=budget.sentences_per_second)
+    yield CounterMetricFamily("aifm_embedding_step_seconds", "Time spent in the whole embed step (choosing, splitting, encoding, scoring), what the budget charges.", value=budget.step_seconds)
+    yield GaugeMetricFamily("aifm_embedding_budget_items_per_second", "Outputs and tool results per second the time budget allows, over all keys, at the measured cost per item.", value=budget.items_per_second)
 
 
 def _expected_blocked(signal_events: Tally) -> dict:

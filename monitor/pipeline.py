@@ -188,6 +188,10 @@ class Pipeline:
         refusal = signals["refusal"].options
         self._refusal_flag = refusal["flag_score"]
         self._refusal_margins = (refusal["semantic_margin_from"], refusal["semantic_margin_full"])
+        # Which signals read the semantic scores of embedded events (off: embeddings feed drift only).
+        self._semantic_refusal = refusal["semantic_cue"]
+        self._semantic_grounding = signals["hallucination"].options["semantic_cue"]
+        self._semantic_injection = signals["prompt_injection"].options["semantic_cue"]
         hallucination = signals["hallucination"].options
         self._min_mean_logprob = hallucination["min_mean_logprob"]
         self._min_context_support = hallucination["min_context_support"]
@@ -408,7 +412,7 @@ class Pipeline:
         self._check_halted(event, ts, signals, findings)
         semantic = event.semantic
         refusal = refusal_signal(
-            event.output_text, self._refusal_flag, semantic.refusal_margin if semantic is not None else None, *self._refusal_margins
+            event.output_text, self._refusal_flag, semantic.refusal_margin if semantic is not None and self._semantic_refusal else None, *self._refusal_margins
         )
         if refusal is not None:
             signals["refusal"] = refusal
@@ -422,7 +426,7 @@ class Pipeline:
                 min_mean_logprob=self._min_mean_logprob,
                 min_context_support=self._min_context_support,
                 flag_truncation=self._flag_truncation,
-                grounded_share=semantic.grounded_share if semantic is not None else None,
+                grounded_share=semantic.grounded_share if semantic is not None and self._semantic_grounding else None,
                 min_grounded_share=self._min_grounded_share,
             )
             if hallucination is not None:
@@ -523,6 +527,8 @@ class Pipeline:
         self, content, source: str, key: dict[str, str], ts: float, event: Event, signals: dict, findings: list[Finding], semantic_margin: float | None = None
     ) -> None:
         options = self._injection
+        if not self._semantic_injection:
+            semantic_margin = None
         injection = prompt_injection_signal(
             content, source, options["flag_score"], semantic_margin, options["semantic_margin_from"], options["semantic_margin_full"]
         )

@@ -27,7 +27,7 @@ _UNIT = (0.0, 1.0)
 _NON_NEGATIVE = (0.0, float("inf"))
 _POSITIVE_COUNT = (1, float("inf"))
 _MARGIN = (-1.0, 1.0)  # a difference of two cosine similarities
-_SEMANTIC_MARGINS = {"semantic_margin_from": (float, _MARGIN), "semantic_margin_full": (float, _MARGIN)}
+_SEMANTIC_MARGINS = {"semantic_cue": (bool, _ANY), "semantic_margin_from": (float, _MARGIN), "semantic_margin_full": (float, _MARGIN)}
 
 #: Signal-specific options (besides severity, min_samples, detector): name -> (type, (min, max)).
 SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
@@ -35,6 +35,7 @@ SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
     "hallucination": {
         "min_mean_logprob": (float, (float("-inf"), 0.0)),
         "min_context_support": (float, _UNIT),
+        "semantic_cue": (bool, _ANY),
         "grounded_similarity": (float, _UNIT),
         "min_grounded_share": (float, _UNIT),
         "flag_truncation": (bool, _ANY),

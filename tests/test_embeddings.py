@@ -147,28 +147,65 @@ class FakeClock:
         return self.now
 
 
-def test_the_budget_keeps_encoding_under_its_share_of_the_time_at_any_input_rate():
+def _run_budget(budget, clock, rate: int, keys: list[str], seconds: float = 20.0, cost: float = 0.003) -> int:
+    """Offer ``rate`` outputs per second round-robin over ``keys`` in batches of up to 100; each embedded item costs ``cost`` s."""
+    admitted = 0
+    size = min(100, rate)
+    for start in range(0, int(rate * seconds), size):
+        clock.now = start / rate
+        batch = [(("model", keys[i % len(keys)]), None) for i in range(start, start + size)]
+        taken = sum(budget.choose(batch))
+        budget.spent(taken, taken * cost)
+        admitted += taken
+    return admitted
+
+
+def test_the_budget_keeps_the_embed_step_under_its_share_of_the_time_at_any_input_rate():
     from monitor.embeddings.budget import EmbeddingBudget
 
     for rate in (10, 1_000, 100_000):  # outputs per second offered
         clock = FakeClock()
         budget = EmbeddingBudget(share=0.15, clock=clock)
-        budget.spent(100, 100 * 0.003)  # a measured 3 ms per sentence
-        budget.spent(100, 100 * 0.003)
-        admitted = 0
-        for i in range(rate * 20):  # 20 s of traffic from 4 models
-            clock.now = i / rate
-            admitted += budget.admit(f"model-{i % 4}")
-        encoding_seconds = admitted * budget.seconds_per_sentence
-        assert encoding_seconds / 20 <= 0.15 * 1.1, (rate, admitted)
+        admitted = _run_budget(budget, clock, rate, [f"model-{i}" for i in range(4)])
+        assert budget.step_seconds / 20 <= 0.15 * 1.1, (rate, admitted)
         if rate == 10:
             assert admitted == rate * 20, "a quiet stream is embedded in full"
+        else:
+            assert budget.step_seconds / 20 >= 0.15 * 0.9, "a busy stream uses the budget it has"
     fractions = budget.sampled_fraction()
-    assert set(fractions) == {f"model-{i}" for i in range(4)} and max(fractions.values()) - min(fractions.values()) < 0.01, "keys share the budget"
+    assert set(fractions) == {("model", f"model-{i}") for i in range(4)} and max(fractions.values()) - min(fractions.values()) < 0.01, "keys share the budget"
+
+
+def test_a_key_that_offers_nothing_holds_no_share_of_the_budget():
+    from monitor.embeddings.budget import EmbeddingBudget
+
+    clock = FakeClock()
+    alone = EmbeddingBudget(share=0.15, clock=clock)
+    busy_alone = _run_budget(alone, clock, 10_000, ["busy"])
+    clock = FakeClock()
+    shared = EmbeddingBudget(share=0.15, clock=clock)
+    shared.choose([(("tool", "rarely-used"), None)])  # offered once, then silent
+    busy_shared = _run_budget(shared, clock, 10_000, ["busy"])
+    assert busy_shared >= busy_alone - 2, (busy_alone, busy_shared)
+    assert busy_alone >= 0.9 * 0.15 * 20 / 0.003
+
+
+def test_the_fraction_sampler_embeds_the_same_events_on_every_run():
+    from monitor.embeddings.budget import FractionSampler
+    from monitor.events import decode_record
+
+    events = decode_record(json.dumps([model_call(i) for i in range(2000)]).encode())[0]
+    candidates = [(("model", "gpt-4o"), event) for event in events]
+    first, second = FractionSampler(0.25).choose(candidates), FractionSampler(0.25).choose(list(reversed(candidates)))
+    assert first == list(reversed(second)), "chosen by event id, not by position or time"
+    assert 0.22 < sum(first) / len(first) < 0.28
+    assert all(FractionSampler(1.0).choose(candidates))
+    with pytest.raises(ValueError):
+        FractionSampler(0.0)
 
 
 def test_the_embedder_keeps_precomputed_vectors_and_embeds_a_sample_of_the_rest():
-    from monitor.embeddings.budget import EmbeddingBudget
+    from monitor.embeddings.budget import BURST_SECONDS, EmbeddingBudget
     from monitor.embeddings.embedder import Embedder
     from monitor.events import decode_record
     from monitor.semantic.exemplars import BENIGN_INSTRUCTIONS, INJECTIONS, NOT_REFUSALS, REFUSALS
@@ -183,16 +220,18 @@ def test_the_embedder_keeps_precomputed_vectors_and_embeds_a_sample_of_the_rest(
             return np.ones((len(texts), 4), dtype=np.float32)
 
     encoder = CountingEncoder()
-    embedder = Embedder(EmbeddingBudget(share=0.5, burst=3), encoder_factory=lambda: encoder)
+    budget = EmbeddingBudget(share=0.5, clock=lambda: 0.0)
+    budget.seconds_per_item = 0.5 * BURST_SECONDS  # the first second of budget pays for one item
+    embedder = Embedder(budget, encoder_factory=lambda: encoder)
     records = [model_call(0, embedding=[0.0, 1.0])] + [model_call(i) for i in range(1, 10)] + [model_call(10, output_text="")]
     events = decode_record(json.dumps(records).encode())[0]
     assert encoder.calls == [], "the encoder loads (and is calibrated) on first use"
-    assert embedder.embed(events) == 1  # a new key starts with one token; the clock has not moved
+    assert embedder.embed(events) == 1
     exemplars = len(REFUSALS) + len(NOT_REFUSALS) + len(INJECTIONS) + len(BENIGN_INSTRUCTIONS)
     assert encoder.calls == [2, 16, exemplars, 1], "a warm-up, a calibration, the exemplars once, then the sampled outputs in one batch"
     assert list(events[0].embedding) == [0.0, 1.0] and embedder.precomputed == 1
     assert sum(e.embedding is not None for e in events[1:]) == 1
-    assert embedder.budget.offered[("model", "gpt-4o")] == 9  # the empty output is not offered
+    assert embedder.sampler.offered[("model", "gpt-4o")] == 9  # the empty output is not offered
 
 
 def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sampled_fraction(thresholds):
@@ -226,8 +265,9 @@ def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sa
         ticking.now += 1.0  # a second per output: the budget always has a token
         return ticking.now
 
-    processor = StreamProcessor(thresholds, metrics=metrics, embedder=Embedder(EmbeddingBudget(share=0.9, burst=1000, clock=clock), encoder_factory=Fixed))
+    processor = StreamProcessor(thresholds, metrics=metrics, embedder=Embedder(EmbeddingBudget(share=0.9, clock=clock), encoder_factory=Fixed))
     metrics.embedder = processor.embedder
+    processor.embedder.encoder  # loaded and calibrated at start, as the worker does
     processor.assign("ai.events", 0)
     batch = json.dumps([model_call(i) for i in range(700)]).encode()
     processor.handle("ai.events", 0, 0, batch)
@@ -236,5 +276,5 @@ def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sa
     text = generate_latest(metrics.registry).decode()
     assert 'aifm_embedding_sampled_fraction{model="gpt-4o",tool=""}' in text and 'aifm_embedding_offered_total{model="gpt-4o",tool=""} 700.0' in text
     processor.embedder._encoder = Broken()
-    output = processor.handle("ai.events", 0, 1, json.dumps([model_call(800)]).encode())
+    output = processor.handle("ai.events", 0, 1, json.dumps([model_call(800, output_text="A text not in the cache.")]).encode())
     assert processor.embedding_errors == 1 and output.dead_letters == []

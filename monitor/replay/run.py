@@ -21,6 +21,29 @@ _json = msgspec.json.Encoder()
 
 
 @dataclass
+class DriftCoverage:
+    """How far one model's output-drift stream got: what it was fed, and whether it could alarm."""
+
+    offered: int  # outputs with text offered to the sampler (0 where only precomputed vectors came)
+    embedded: int  # of those, encoded by the monitor
+    fed: int  # vectors the drift stream took (embedded or precomputed)
+    needed: int  # the minimum-sample floor: vectors before it may alarm
+    armed: bool  # past the floor: it could alarm
+    relearning: bool  # at the end, learning a new reference (after a finding)
+
+
+@dataclass
+class EmbeddingCoverage:
+    """What the replay's embedder did (``mode``: how it sampled) and each model's drift stream."""
+
+    mode: str
+    seconds: float
+    cached: int
+    models: dict[str, DriftCoverage]
+    tools: dict[str, tuple[int, int]]  # tool -> (results offered, embedded)
+
+
+@dataclass
 class ReplayReport:
     files: list[str]
     events_by_kind: Counter
@@ -31,6 +54,7 @@ class ReplayReport:
     rejected: list[RejectedLine] = field(default_factory=list)
     blocked_tool_calls: Counter = field(default_factory=Counter)  # (agent, tool) -> calls a pre-call gate held
     ignored_spans: Counter = field(default_factory=Counter)  # OTLP spans that are not model or tool calls, by kind
+    embedding: EmbeddingCoverage | None = None
 
     @property
     def events(self) -> int:
@@ -98,6 +122,7 @@ def replay(
     for entry in rejected:
         pipeline.count_reject(entry.reject.reason)
     return ReplayReport(
+        embedding=_coverage(pipeline, embedder, thresholds),
         files=[source[0] for source in inputs],
         events_by_kind=Counter(pipeline.events_by_kind),
         rejects_by_reason=Counter(pipeline.rejects_by_reason),
@@ -108,6 +133,26 @@ def replay(
         blocked_tool_calls=Counter(pipeline.blocked_tool_calls),
         ignored_spans=Counter(pipeline.otlp.ignored_by_kind),
     )
+
+
+def _coverage(pipeline: Pipeline, embedder, thresholds: Thresholds) -> EmbeddingCoverage | None:
+    """Per model, what was offered, embedded and fed to output drift; None when neither embedder nor vectors were there."""
+    needed = thresholds.signals["embedding_drift"].min_samples
+    fed = {key["model"]: (count, detector) for signal, name, key, detector, count in pipeline.streams() if (signal, name) == ("embedding_drift", "centroid") and "model" in key}
+    sampled = embedder.sampled_by_key() if embedder is not None else {}
+    models = {name: (offered, embedded) for (kind, name), (offered, embedded) in sampled.items() if kind == "model"}
+    if embedder is None and not fed:
+        return None
+    rows = {}
+    for model in sorted(set(models) | set(fed)):
+        count, detector = fed.get(model, (0, None))
+        offered, embedded = models.get(model, (0, 0))
+        armed = detector is not None and count >= needed
+        rows[model] = DriftCoverage(offered, embedded, count, needed, armed, armed and detector.warming_up)
+    tools = {name: counts for (kind, name), counts in sampled.items() if kind == "tool"}
+    if embedder is None:
+        return EmbeddingCoverage("precomputed vectors only", 0.0, 0, rows, tools)
+    return EmbeddingCoverage(embedder.mode, embedder.sampler.step_seconds, embedder.cached, rows, tools)
 
 
 def _then_held(events: Iterable, pipeline: Pipeline):
@@ -152,4 +197,23 @@ def format_summary(report: ReplayReport) -> str:
         lines.append(f"  {'signal':14} {'alert':32} {'severity':9} {'key':{width}} {'count':>5}")
         for (signal, alert, severity, key), items in sorted(groups.items()):
             lines.append(f"  {signal:14} {alert:32} {severity:9} {key:{width}} {len(items):>5}")
+    if report.embedding is not None:
+        lines.extend(_format_coverage(report.embedding))
     return "\n".join(lines)
+
+
+def _format_coverage(coverage: EmbeddingCoverage) -> list[str]:
+    embedded = sum(row.embedded for row in coverage.models.values()) + sum(done for _, done in coverage.tools.values())
+    lines = [f"embeddings: {coverage.mode}; {embedded:,} outputs and tool results embedded in {coverage.seconds:.1f} s ({coverage.cached:,} texts from the cache)"]
+    if coverage.models:
+        width = max(5, *(len(model) for model in coverage.models))
+        lines.append(f"  {'model':{width}} {'offered':>9} {'embedded':>9} {'drift fed':>10}  drift")
+        for model, row in coverage.models.items():
+            if row.armed:
+                state = "armed, re-learning its reference at the end (after a finding)" if row.relearning else "armed"
+            else:
+                state = f"NOT ARMED (needs {row.needed:,} vectors): could not find drift"
+            lines.append(f"  {model:{width}} {row.offered:>9,} {row.embedded:>9,} {row.fed:>10,}  {state}")
+    for tool, (offered, done) in sorted(coverage.tools.items()):
+        lines.append(f"  tool {tool}: {offered:,} results with text offered, {done:,} embedded (injection similarity)")
+    return lines

@@ -33,6 +33,7 @@ def tune(
     margin: float = 2.0,
     signals: list[str] | None = None,
     sources=None,
+    embedder=None,
 ) -> TuneOutcome:
     if not budget_per_day > 0:
         raise ValueError(f"--false-alarms-per-day must be > 0, got {budget_per_day}")
@@ -42,7 +43,7 @@ def tune(
     unknown = sorted(set(chosen) - SIGNALS_WITH_DETECTOR)
     if unknown:
         raise ValueError(f"cannot tune {', '.join(unknown)}: only signals with a detector are tuned ({', '.join(sorted(SIGNALS_WITH_DETECTOR))})")
-    history = record_history(paths, thresholds=thresholds, boundaries=boundaries, sources=sources)
+    history = record_history(paths, thresholds=thresholds, boundaries=boundaries, sources=sources, embedder=embedder)
     if not history.streams:
         raise ValueError("the history holds no event any detector could use")
     tunings, skipped = [], []
