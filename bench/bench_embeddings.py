@@ -6,11 +6,12 @@
    (with their mean cosine similarity to the PyTorch vectors). ONNX needs the packages
    onnx and onnxruntime; without them that part says so.
 2. The worker's processing (StreamProcessor, in process, no Kafka) over the same
-   simulated records, with precomputed embeddings removed so every output is offered:
-   embeddings off (precomputed only) and sample mode with the default 10% time budget,
-   alternated and repeated; and, for contrast, embedding nearly every output.
+   simulated records, with precomputed embeddings removed so every output is offered
+   (and made distinct, so that the encoder's cache does not answer for it): embeddings
+   off (precomputed only) and sample mode with the default 10% time budget, alternated
+   and repeated, for each encoder; and, for contrast, embedding every output.
 
-Usage: python bench/bench_embeddings.py [--sentences 1000] [--events 100000]
+Usage: python bench/bench_embeddings.py [--sentences 1000] [--events 100000] [--encoders minilm,static]
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embedding_corpus import outputs  # noqa: E402
 
-from monitor.embeddings.budget import EmbeddingBudget  # noqa: E402
+from monitor.embeddings.budget import EmbeddingBudget, FractionSampler  # noqa: E402
+from monitor.embeddings.encoder import make_encoder  # noqa: E402
 from monitor.embeddings.embedder import Embedder  # noqa: E402
 from monitor.embeddings.encoder import Encoder  # noqa: E402
 from monitor.metrics import Metrics  # noqa: E402
@@ -96,9 +98,13 @@ def onnx_rates(encoder: Encoder, texts: list[str], reference: np.ndarray, workdi
 
 
 def records(events: int, batch: int) -> list[bytes]:
+    """Simulated traffic whose outputs are all distinct (the simulator's templates would all come from the cache)."""
     simulated, _ = simulate(events, seed=3)
+    distinct = iter(outputs("stable", events, seed=9))
     for event in simulated:
         event.pop("embedding", None)  # every output is offered to the sampler
+        if event.get("output_text") and not event.get("context"):
+            event["output_text"] = next(distinct)
     return [json.dumps(simulated[i : i + batch]).encode() for i in range(0, len(simulated), batch)]
 
 
@@ -119,9 +125,10 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", default="build/bench-embeddings")
+    parser.add_argument("--encoders", default="minilm,static", help="encoders whose worker throughput is measured")
     args = parser.parse_args(argv)
     texts = outputs("stable", args.sentences // 2, seed=5) + outputs("topic", args.sentences // 4, seed=5) + outputs("language", args.sentences // 4, seed=5)
-    encoder = Encoder()
+    encoder = Encoder(threads=1)  # as the worker runs it
     rate, reference = torch_rate(encoder, texts)
     print(f"\nencoding {len(texts):,} outputs (batch 64, max 128 tokens) on {encoder.device}:")
     print(f"  {'sentence-transformers, PyTorch fp32':34} {rate:>8,.0f} sentences/s   1.00x   cosine to PyTorch 1.0000")
@@ -135,27 +142,31 @@ def main(argv=None) -> int:
     boundaries = load_boundaries(write_boundaries(Path(args.workdir) / "boundaries"))
     print(f"\nworker processing, in process, {args.events:,} simulated events, every model output offered for embedding;")
     print(f"embeddings off and sample mode alternate {args.repeat} times (median; this machine is noisy):")
-    print(f"  {'records':22} {'off (precomputed only)':>24} {'sample mode, 10% budget':>24} {'ratio':>6} {'time encoding':>14} {'outputs embedded':>17}")
-    for batch in (1, 100):
-        payloads = records(args.events, batch)
-        off, on, shares, embedded = [], [], [], []
-        for _ in range(args.repeat):
-            off.append(throughput(thresholds, boundaries, payloads, None)[0])
-            embedder = Embedder(EmbeddingBudget(), encoder_factory=lambda: encoder)
-            embedder.encoder  # calibration and the exemplars are encoded at load, as the worker does at start
-            before = encoder.seconds
-            rate_on, seconds = throughput(thresholds, boundaries, payloads, embedder)
-            on.append(rate_on)
-            shares.append((encoder.seconds - before) / seconds)
-            embedded.append(sum(embedder.budget.sampled.values()) / max(1, sum(embedder.budget.offered.values())))
-        label = "single events" if batch == 1 else f"batches of {batch}"
-        a, b = statistics.median(off), statistics.median(on)
-        print(f"  {label:22} {a:>17,.0f} ev/s {b:>17,.0f} ev/s {b / a:>6.2f} {statistics.median(shares):>14.0%} {statistics.median(embedded):>17.2%}")
-    payloads = records(5_000, 100)
-    unbudgeted = Embedder(EmbeddingBudget(share=0.999, burst=1e9), encoder_factory=lambda: encoder)
-    unbudgeted.encoder
-    rate = throughput(thresholds, boundaries, payloads, unbudgeted)[0]
-    print(f"  for contrast, embedding nearly every output (share 0.999, batches of 100): {rate:,.0f} ev/s")
+    print(f"  {'encoder':8} {'records':16} {'off (precomputed only)':>24} {'sample mode, 10% budget':>24} {'ratio':>6} {'embed step':>11} {'encoding':>9} {'outputs embedded':>17}")
+    for name in args.encoders.split(","):
+        chosen = encoder if name == "minilm" else make_encoder(name, threads=1)
+        for batch in (1, 100):
+            payloads = records(args.events, batch)
+            off, on, steps, shares, embedded = [], [], [], [], []
+            for _ in range(args.repeat):
+                off.append(throughput(thresholds, boundaries, payloads, None)[0])
+                embedder = Embedder(EmbeddingBudget(), encoder_factory=lambda: chosen, semantic=False)  # the default: cues off
+                embedder.encoder  # calibration and the exemplars are encoded at load, as the worker does at start
+                before, step_before = chosen.seconds, embedder.sampler.step_seconds
+                rate_on, seconds = throughput(thresholds.for_encoder(name), boundaries, payloads, embedder)
+                on.append(rate_on)
+                steps.append((embedder.sampler.step_seconds - step_before) / seconds)
+                shares.append((chosen.seconds - before) / seconds)
+                embedded.append(sum(embedder.sampler.sampled.values()) / max(1, sum(embedder.sampler.offered.values())))
+            label = "single events" if batch == 1 else f"batches of {batch}"
+            a, b = statistics.median(off), statistics.median(on)
+            print(f"  {name:8} {label:16} {a:>17,.0f} ev/s {b:>17,.0f} ev/s {b / a:>6.2f} {statistics.median(steps):>11.0%} "
+                  f"{statistics.median(shares):>9.0%} {statistics.median(embedded):>17.2%}")
+        payloads = records(5_000, 100)
+        unbudgeted = Embedder(FractionSampler(1.0), encoder_factory=lambda: chosen, semantic=False)
+        unbudgeted.encoder
+        rate = throughput(thresholds.for_encoder(name), boundaries, payloads, unbudgeted)[0]
+        print(f"  {name:8} for contrast, embedding every output (batches of 100): {rate:,.0f} ev/s")
     return 0
 
 

@@ -5,7 +5,8 @@ openings, bodies and closings written for it, combined at random, which gives
 thousands of distinct, fluent-enough outputs per topic. ``stable`` is a customer-support
 assistant (orders, shipping, refunds, accounts, billing); ``topic`` is the same
 assistant answering programming questions; ``language`` is the support assistant
-answering in Spanish.
+answering in Spanish; ``tone`` the same answers in a curt register; ``length`` the same
+answers three times as long.
 """
 
 from __future__ import annotations
@@ -73,20 +74,29 @@ _ES_BODY = [
 ]
 _ES_CLOSE = ["¿Hay algo más en lo que pueda ayudarle?", "Quedo atento a sus preguntas.", "¡Que tenga un buen día!", ""]
 
+# The same assistant in another register: curt, impatient, blaming the user.
+_CURT_OPEN = ["As I already said,", "Read the FAQ next time.", "Again:", "This is explained on the website.", "Obviously,", "Look,"]
+_CURT_CLOSE = ["Don't ask again.", "That's all.", "Figure out the rest yourself.", "Stop contacting us about this.", ""]
+
 TOPICS = {
     "stable": (_SUPPORT_OPEN, _SUPPORT_BODY, _SUPPORT_CLOSE),
+    "tone": (_CURT_OPEN, _SUPPORT_BODY, _CURT_CLOSE),
     "topic": (_CODE_OPEN, _CODE_BODY, _CODE_CLOSE),
     "language": (_ES_OPEN, _ES_BODY, _ES_CLOSE),
 }
 
 
 def outputs(topic: str, count: int, seed: int = 0) -> list[str]:
-    """``count`` distinct outputs of ``topic`` (one or two body sentences between an opening and a closing)."""
-    openings, bodies, closings = TOPICS[topic]
+    """``count`` distinct outputs of ``topic`` (one or two body sentences between an opening and a closing).
+
+    ``length`` is the stable assistant writing four to six body sentences instead.
+    """
+    lengths = (4, 5, 6) if topic == "length" else (1, 1, 2)
+    openings, bodies, closings = TOPICS["stable" if topic == "length" else topic]
     rng = random.Random(f"{topic}-{seed}")
     seen: set[str] = set()
     while len(seen) < count:
-        chosen = rng.sample(bodies, rng.choice((1, 1, 2)))
+        chosen = rng.sample(bodies, rng.choice(lengths))
         body = " ".join(sentence.format(n=rng.randint(1000, 99999), d=rng.randint(2, 14)) for sentence in chosen)
         seen.add(" ".join(part for part in (rng.choice(openings), body, rng.choice(closings)) if part))
     return sorted(seen)

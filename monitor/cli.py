@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 
 from monitor import __version__
 from monitor.cli_format import format_finding
-from monitor.embeddings.encoder import EncoderUnavailable
+from monitor.embeddings.encoder import DEFAULT_ENCODER, ENCODERS, EncoderUnavailable
 from monitor.replay.reader import ReplayError
 from monitor.replay.scoring import IncidentsError
 from monitor.signals import SIGNALS
@@ -31,6 +32,12 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, embed_default: str
         metavar="all|off|FRACTION",
         help="which outputs without a precomputed embedding to embed (all-MiniLM-L6-v2) for embedding drift: all, off, or a fraction "
         f"in (0, 1] chosen by event id, the same on every run (default {default_help})",
+    )
+    parser.add_argument(
+        "--encoder",
+        choices=ENCODERS,
+        default=os.environ.get("AIFM_ENCODER", DEFAULT_ENCODER),
+        help=f"sentence encoder for --embed [AIFM_ENCODER; default {DEFAULT_ENCODER}]: static (distilled from MiniLM, ~250x faster) or minilm",
     )
     kafka = parser.add_argument_group("history from Kafka (read without a consumer group; SASL/TLS from AIFM_* variables)")
     kafka.add_argument("--from-kafka", metavar="TOPIC", help="replay TOPIC from its start (or --start-offset / --start-time) to its current end")
@@ -82,6 +89,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list-signals", help="print the signal vocabulary and what each proxies")
 
+    encoder = commands.add_parser("encoder", help="build the static encoder from the local MiniLM weights (nothing downloaded)")
+    encoder.add_argument("action", choices=("build",))
+    encoder.add_argument("--dir", default=None, help="where to write it (default: $AIFM_ENCODER_DIR or ~/.cache/aifm/minilm-static-256)")
+    encoder.add_argument("--force", action="store_true", help="build again even if a built encoder is there")
+
     rules = commands.add_parser("rules", help="generate Prometheus rules, their promtool tests and the runbook's thresholds from thresholds.yaml")
     rules.add_argument("--thresholds", metavar="FILE", help=f"thresholds file (default: $AIFM_THRESHOLDS or {default_thresholds_path()})")
     rules.add_argument("--out-dir", metavar="DIR", help="where rules.yml, tests/ and RUNBOOK.md go (default: the thresholds file's directory)")
@@ -114,10 +126,11 @@ def _load(args):
 
 
 def _embedder(args, thresholds):
-    """The embedder ``--embed`` asks for (None: off)."""
+    """The embedder ``--embed`` asks for (None: off), and the thresholds to run with it (its encoder's drift detector)."""
     from monitor.embeddings.embedder import replay_embedder
 
-    return replay_embedder(args.embed, thresholds)
+    embedder = replay_embedder(args.embed, thresholds, args.encoder)
+    return embedder, (thresholds.for_encoder(args.encoder) if embedder is not None else thresholds)
 
 
 def _history(args, stack: contextlib.ExitStack) -> list:
@@ -148,16 +161,17 @@ def _cmd_replay(args) -> int:
 
     thresholds, boundaries = _load(args)
     incidents = load_incidents(args.incidents) if args.incidents else None
+    embedder, thresholds = _embedder(args, thresholds)
     with contextlib.ExitStack() as stack:
         sources = _history(args, stack)
         findings_out = stack.enter_context(open(args.out, "wb")) if args.out else None
         if args.report:  # the same replay, also recording each detector's input for the plots
             from monitor.tuning.history import record_history
 
-            history = record_history(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args, thresholds))
+            history = record_history(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=embedder)
             report = history.report
         else:
-            report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=_embedder(args, thresholds))
+            report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, findings_out=findings_out, sources=sources, embedder=embedder)
     if args.show_findings:
         for finding in report.findings:
             print(format_finding(finding))
@@ -190,6 +204,7 @@ def _cmd_tune(args) -> int:
     boundaries = load_boundaries(args.boundaries)
     incidents = load_incidents(args.incidents) if args.incidents else []
     signals = [name.strip() for name in args.signals.split(",")] if args.signals else None
+    embedder, thresholds = _embedder(args, thresholds)
     with contextlib.ExitStack() as stack:
         outcome = tune(
             args.paths,
@@ -201,7 +216,8 @@ def _cmd_tune(args) -> int:
             margin=args.margin,
             signals=signals,
             sources=_history(args, stack),
-            embedder=_embedder(args, thresholds),
+            embedder=embedder,
+            encoder=args.encoder,
         )
     print(format_outcome(outcome))
     Path(args.out).write_text(outcome.text, encoding="utf-8")
@@ -216,10 +232,11 @@ def _cmd_signals(args) -> int:
     from monitor.replay.run import format_summary, replay, write_rejects
 
     thresholds, boundaries = _load(args)
+    embedder, thresholds = _embedder(args, thresholds)
     with contextlib.ExitStack() as stack:
         sources = _history(args, stack)
         signals_out = stack.enter_context(open(args.out, "wb"))
-        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out, sources=sources, embedder=_embedder(args, thresholds))
+        report = replay(args.paths, thresholds=thresholds, boundaries=boundaries, signals_out=signals_out, sources=sources, embedder=embedder)
     print(format_summary(report))
     if report.rejected:
         rejects_path = f"{args.out}.rejects.jsonl"
@@ -294,6 +311,18 @@ def _cmd_demo(args) -> int:
     )
 
 
+def _cmd_encoder(args) -> int:
+    from monitor.embeddings.static import build_static_model, built, default_directory
+
+    directory = Path(args.dir) if args.dir else default_directory()
+    if built(directory) and not args.force:
+        print(f"static encoder already built in {directory} (--force to build it again)")
+        return 0
+    build_static_model(directory)
+    print(f"static encoder built in {directory}")
+    return 0
+
+
 def _cmd_worker(args) -> int:
     from monitor.worker.run import run_worker
 
@@ -311,6 +340,7 @@ COMMANDS = {
     "dashboards": _cmd_dashboards,
     "worker": _cmd_worker,
     "demo": _cmd_demo,
+    "encoder": _cmd_encoder,
 }
 
 

@@ -472,14 +472,20 @@ class Pipeline:
         """Feed ``vector`` to a model's drift stream; the signal for it (None without a vector)."""
         if vector is None:
             return None
-        if not self._feed_drift(keyed, stream, vector, event, findings):
-            return {"skipped": "dimensions", "flag": None}  # another embedding model: not comparable
+        fed = self._feed_drift(keyed, stream, vector, event, findings)
+        if fed is not True:
+            return {"skipped": fed, "flag": None}
         return embedding_drift_signal(stream.detector, self._outlier_z)
 
-    def _feed_drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> bool:
-        """Feed ``vector`` to a drift stream; False (nothing fed) without a vector or with other dimensions than its reference's."""
-        if vector is None or not stream.detector.accepts(vector):
-            return False
+    def _feed_drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> bool | str:
+        """Feed ``vector`` to a drift stream: True, or why not (``dimensions``: another embedding model; ``thinned``: its slot had one)."""
+        if vector is None:
+            return "no vector"
+        detector = stream.detector
+        if not detector.accepts(vector):
+            return "dimensions"
+        if not detector.takes(event.ts):
+            return "thinned"
         self._observe(keyed, stream, vector, event, findings)
         return True
 

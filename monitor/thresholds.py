@@ -8,6 +8,7 @@ history is exactly the value deployed. An invalid file fails with a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,18 @@ class Thresholds:
     signals: dict[str, SignalConfig]
     alerting: AlertingConfig
 
+    def for_encoder(self, encoder: str) -> Thresholds:
+        """These thresholds with embedding drift's detector as ``embedding_drift.per_encoder`` sets it for ``encoder``.
+
+        A CUSUM's false-alarm rate at a given ``h`` depends on the tails of the distances,
+        so on the vector space: the monitor's own encoders may each carry their own.
+        """
+        drift = self.signals["embedding_drift"]
+        spec = drift.options.get("per_encoder", {}).get(encoder)
+        if spec is None:
+            return self
+        return dataclasses.replace(self, signals={**self.signals, "embedding_drift": dataclasses.replace(drift, detector=spec)})
+
 
 def default_thresholds_path() -> Path:
     """``$AIFM_THRESHOLDS`` if set, else the repository's ``alerts/thresholds.yaml``."""
@@ -143,7 +156,7 @@ def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Threshol
 def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
     where = f"signals.{name}"
     options_spec = SIGNAL_OPTIONS[name]
-    allowed = {"severity", "min_samples", "detector", *options_spec}
+    allowed = {"severity", "min_samples", "detector", *options_spec, *(("per_encoder",) if name == "embedding_drift" else ())}
     _reject_unknown(raw, allowed, where, fail)
     severity = raw.get("severity")
     if severity not in SEVERITIES:
@@ -170,6 +183,8 @@ def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
         if kind is dict:
             value = _required_fields(value, f"{where}.{option}", fail)
         options[option] = value
+    if "per_encoder" in raw:
+        options["per_encoder"] = _per_encoder(raw["per_encoder"], detector, f"{where}.per_encoder", fail)
     if "semantic_margin_from" in options and not options["semantic_margin_from"] < options["semantic_margin_full"]:
         raise fail(f"{where}.semantic_margin_full", f"must exceed semantic_margin_from ({options['semantic_margin_from']}), got {options['semantic_margin_full']}")
     return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options)
@@ -191,6 +206,21 @@ def _required_fields(value: dict, where: str, fail) -> dict[str, tuple[str, ...]
             raise fail(f"{where}.{kind}", f"unknown field(s) {', '.join(unknown)} (docs/events.md lists them)")
         fields[kind] = tuple(names)
     return fields
+
+
+def _per_encoder(raw: Any, base: DetectorSpec, where: str, fail) -> dict[str, DetectorSpec]:
+    """Per encoder, the detector's parameters that differ from ``base`` (the rest are base's)."""
+    from monitor.embeddings.encoder import ENCODERS
+
+    specs = {}
+    for encoder, overrides in _mapping(raw, where, fail).items():
+        if encoder not in ENCODERS:
+            raise fail(f"{where}.{encoder}", f"not an encoder; known: {', '.join(ENCODERS)}")
+        overrides = _mapping(overrides, f"{where}.{encoder}", fail)
+        if "method" in overrides:
+            raise fail(f"{where}.{encoder}.method", "the method is the detector's; only its parameters may differ per encoder")
+        specs[encoder] = _parse_detector({"method": base.method, **base.params, **overrides}, f"{where}.{encoder}", fail)
+    return specs
 
 
 def _parse_detector(raw: Any, where: str, fail) -> DetectorSpec:

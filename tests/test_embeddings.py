@@ -55,9 +55,38 @@ def test_vectors_of_another_length_are_refused_and_zero_vectors_ignored():
     assert detector.dimensions == 3 and detector.warming_up
 
 
+def test_the_detector_takes_at_most_max_per_second_vectors_of_event_time_so_false_alarms_per_day_are_bounded():
+    detector = EmbeddingDrift(max_per_second=1.0)
+    taken = [detector.takes(1_700_000_000 + i / 10) for i in range(1000)]  # 10 outputs per second for 100 s
+    assert sum(taken) == 100 and taken[0] and not any(taken[1:10]) and taken[10]
+    assert not detector.takes(1_700_000_050.0), "an output late by the reorder window does not feed a slot already passed"
+    restored = EmbeddingDrift(max_per_second=1.0)
+    restored.load_state(detector.state())
+    assert not restored.takes(1_700_000_099.5) and restored.takes(1_700_000_100.0), "the slot survives a snapshot"
+    assert all(EmbeddingDrift(max_per_second=0).takes(1.0) for _ in range(3)), "0: every vector"
+
+
+def test_at_high_traffic_the_pipeline_thins_drift_updates_but_still_finds_a_shift(pipeline):
+    rng = np.random.default_rng(7)
+    stable, shifted = vectors(rng, 8000), vectors(rng, 2000, shifted_share=0.3)
+    findings, skipped = [], 0
+    for i, vector in enumerate(stable + shifted):
+        event = model_call(0, embedding=vector) | {"event_id": f"m-{i}", "ts": 1_700_000_000 + i / 8}  # 8 calls per second
+        result = pipeline.process_record(json.dumps(event).encode())
+        findings += result.findings
+        skipped += result.results[0].signals["embedding_drift"].get("skipped") == "thinned"
+    streams = {(s, d, tuple(k.items())): count for s, d, k, _, count in pipeline.streams()}
+    assert streams[("embedding_drift", "centroid", (("model", "gpt-4o"),))] == 10_000 // 8
+    assert skipped == 10_000 - 10_000 // 8
+    drift = [f for f in findings if f.signal == "embedding_drift" and "model" in f.key]
+    assert len(drift) == 1 and int(drift[0].event_id.split("-")[1]) >= 8000
+
+
 def test_invalid_settings_name_the_setting():
     with pytest.raises(ValueError, match="reference must be an integer >= 2"):
         build_detector("embedding_drift", {"reference": 1})
+    with pytest.raises(ValueError, match="max_per_second must be a finite number"):
+        build_detector("embedding_drift", {"max_per_second": -1})
     with pytest.raises(ValueError, match="h must be > 0"):
         build_detector("embedding_drift", {"h": 0})
 
@@ -169,7 +198,7 @@ def test_the_budget_keeps_the_embed_step_under_its_share_of_the_time_at_any_inpu
         admitted = _run_budget(budget, clock, rate, [f"model-{i}" for i in range(4)])
         assert budget.step_seconds / 20 <= 0.15 * 1.1, (rate, admitted)
         if rate == 10:
-            assert admitted == rate * 20, "a quiet stream is embedded in full"
+            assert admitted == rate * 19, "a quiet stream is embedded in full once the first second has earned its budget"
         else:
             assert budget.step_seconds / 20 >= 0.15 * 0.9, "a busy stream uses the budget it has"
     fractions = budget.sampled_fraction()
@@ -220,8 +249,10 @@ def test_the_embedder_keeps_precomputed_vectors_and_embeds_a_sample_of_the_rest(
             return np.ones((len(texts), 4), dtype=np.float32)
 
     encoder = CountingEncoder()
-    budget = EmbeddingBudget(share=0.5, clock=lambda: 0.0)
-    budget.seconds_per_item = 0.5 * BURST_SECONDS  # the first second of budget pays for one item
+    clock = FakeClock()
+    budget = EmbeddingBudget(share=0.5, clock=clock)
+    budget.seconds_per_item = 0.5 * BURST_SECONDS  # a second of budget pays for one item
+    clock.now = 1.0
     embedder = Embedder(budget, encoder_factory=lambda: encoder)
     records = [model_call(0, embedding=[0.0, 1.0])] + [model_call(i) for i in range(1, 10)] + [model_call(10, output_text="")]
     events = decode_record(json.dumps(records).encode())[0]
@@ -278,3 +309,49 @@ def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sa
     processor.embedder._encoder = Broken()
     output = processor.handle("ai.events", 0, 1, json.dumps([model_call(800, output_text="A text not in the cache.")]).encode())
     assert processor.embedding_errors == 1 and output.dead_letters == []
+
+
+def test_the_static_encoder_is_distilled_from_the_local_minilm_and_needs_no_torch_to_encode(tmp_path):
+    pytest.importorskip("tokenizers")
+    import subprocess
+    import sys
+
+    from monitor.embeddings.static import built, default_directory
+
+    if not built(default_directory()):
+        assert subprocess.run([sys.executable, "-m", "monitor.cli", "encoder", "build"], check=False).returncode == 0
+    script = (
+        "import sys, numpy as np\n"
+        "from monitor.embeddings.encoder import make_encoder\n"
+        "e = make_encoder('static')\n"
+        "v = e.encode(['Your refund was issued today.', 'The refund for your order went out this morning.',"
+        " 'Use a dictionary comprehension to invert the mapping.', 'Su reembolso fue emitido hoy.', ''])\n"
+        "print(v.shape, round(float(v[0] @ v[1]), 3), round(float(v[0] @ v[2]), 3), float(np.abs(v[4]).sum()), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    shape, same_topic, other_topic, empty, torch_loaded = " ".join(out[:2]), float(out[2]), float(out[3]), float(out[4]), out[5]
+    assert shape == "(5, 256)" and torch_loaded == "False"
+    assert same_topic > other_topic + 0.2, "a paraphrase is closer than another topic"
+    assert empty == 0.0, "an empty text is the zero vector (drift ignores it)"
+
+
+def test_the_encoder_setting_is_validated(thresholds):
+    from monitor.worker.settings import SettingsError, WorkerSettings
+
+    with pytest.raises(SettingsError, match="encoder: must be one of static, minilm"):
+        WorkerSettings(encoder="gpt").validate()
+
+
+def test_semantic_cues_refuse_an_encoder_their_margins_were_not_chosen_on():
+    import yaml
+
+    from conftest import REPO
+    from monitor.embeddings.embedder import fraction_embedder
+    from monitor.thresholds import parse_thresholds
+
+    document = yaml.safe_load((REPO / "alerts" / "thresholds.yaml").read_text())
+    document["signals"]["refusal"]["semantic_cue"] = True
+    semantic = parse_thresholds(document)
+    with pytest.raises(ValueError, match="use the minilm encoder"):
+        fraction_embedder(1.0, semantic, "static")
+    assert fraction_embedder(1.0, semantic, "minilm") is not None

@@ -123,10 +123,10 @@ def semantic_thresholds():
 
 
 @pytest.fixture(scope="module")
-def real_embedder(thresholds):
+def real_embedder(semantic_thresholds):
     from monitor.embeddings.embedder import fraction_embedder
 
-    return fraction_embedder(1.0, thresholds)  # every event: this tests the scores, not the sampling
+    return fraction_embedder(1.0, semantic_thresholds, "minilm")  # every event: this tests the scores, not the sampling
 
 
 def _embedded_signals(embedder, thresholds, event: dict) -> dict:

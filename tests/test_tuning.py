@@ -170,4 +170,29 @@ def test_a_river_detector_is_left_as_configured_and_the_output_says_why(tmp_path
         signals=["refusal", "latency"],
     )
     assert [t.signal for t in outcome.tunings] == ["latency"]
-    assert outcome.skipped == ["refusal: method adwin has no decision threshold h to sweep (tuned methods: bernoulli_cusum, cusum)"]
+    assert outcome.skipped == ["refusal: method adwin has no decision threshold h to sweep (tuned methods: bernoulli_cusum, cusum, embedding_drift)"]
+
+
+def test_tune_records_drift_distances_and_writes_the_encoders_own_h(tmp_path, capsys):
+    pytest.importorskip("tokenizers")
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from text_history import text_history
+
+    log = tmp_path / "clean.jsonl"
+    text_history(log, events=6000, seconds=4 * 3600, shift_share=0.0, pool=400)  # no shift: history assumed clean
+    out = tmp_path / "tuned.yaml"
+    assert main(["tune", str(log), "--signals", "embedding_drift", "--false-alarms-per-day", "1", "--out", str(out), "--embed", "all", "--encoder", "static"]) == 0
+    printed = capsys.readouterr().out
+    assert "embedding_drift" in printed and "not tuned" not in printed
+    tuned = parse_thresholds(yaml.safe_load(out.read_text()))
+    shipped = load_thresholds(SHIPPED)
+    assert tuned.signals["embedding_drift"].detector == shipped.signals["embedding_drift"].detector, "the minilm/precomputed h is left alone"
+    static_h = tuned.for_encoder("static").signals["embedding_drift"].detector.params["h"]
+    assert static_h in GRIDS["embedding_drift"]
+    lines = out.read_text().splitlines()
+    static = lines.index("      static:", lines.index("    per_encoder:"))
+    h_line = next(i for i in range(static, len(lines)) if lines[i].strip().startswith("h:"))
+    assert lines[h_line].strip() == f"h: {static_h!r}"
+    assert any(line.strip().startswith("# aifm tune") for line in lines[static:h_line]), "the evidence sits above the encoder's h"

@@ -63,7 +63,7 @@ WHY = {
     "AIFMCallAfterKillSwitch": "Control 1 wants a halt confirmed within 60 s; a later call means the switch did not hold",
     "AIFMNegativeFeedbackRateHigh": "a doubling of negative user or eval feedback (Control 8)",
     "AIFMPromptInjectionInContent": "every piece of untrusted content scoring at least flag_score on the injection cues (Control 6); an attempt, so a ticket: its success shows as AIFMToolScopeViolation",
-    "AIFMEmbeddingDrift": "CUSUM on each embedded output's distance to the reference centroid: a 30% topic or language shift found in a median of 15-17 embedded outputs, no false alarm in 1e6 stable ones (bench/bench_embedding_drift.py)",
+    "AIFMEmbeddingDrift": "CUSUM on each embedded output's distance to the reference centroid: a 30% topic or language shift found in a median of 14 embedded outputs at 0.57 false alarms per 1e5, at most one output a second per stream (bench/bench_embedding_drift.py)",
     "AIFMPromptDrift": "the output-drift detector (same settings) on prompt embeddings: a new user population or use shows before the answers change",
     "AIFMModelVersionChanged": "context, routed nowhere: a regression that ships with a version is measured against the previous one (Control 9)",
     "AIFMWorkerDown": "5 minutes blind is the longest gap that still keeps the first signal ours, not a customer's",

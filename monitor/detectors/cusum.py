@@ -9,6 +9,9 @@ _DIRECTIONS = ("up", "down", "both")
 #: Warm-up values further than this many robust standard deviations (1.4826 MAD) from the warm-up's
 #: median are left out of the reference: a Gaussian value lies that far with probability 2e-9.
 ROBUST_WARMUP_SIGMAS = 6.0
+#: Beyond this share of the warm-up, values far from the median are not wild but a mode of the
+#: stream (8 prompt templates, one of them unlike the rest): they stay in the reference.
+MAX_WILD_SHARE = 0.02
 
 
 class CUSUM:
@@ -19,8 +22,10 @@ class CUSUM:
     reference. The warm-up is robust to a few wild values: any further than
     ``ROBUST_WARMUP_SIGMAS`` robust deviations (median absolute deviation) from the
     warm-up's median are left out of the reference, so one 1e308 ms latency during the
-    warm-up cannot inflate the deviation and blind the detector for good. On clean data
-    nothing is left out and the reference is exactly Welford's. Each standardised value is clipped to ``[-clip, clip]`` so that one
+    warm-up cannot inflate the deviation and blind the detector for good. Only a few are:
+    when more than ``MAX_WILD_SHARE`` of the warm-up lies that far, those values are a
+    mode of the stream, and leaving them out would make every later one look like a
+    shift. On clean data nothing is left out and the reference is exactly Welford's. Each standardised value is clipped to ``[-clip, clip]`` so that one
     outlier (a single 30 s request) cannot raise an alarm on its own; a sustained shift
     accumulates. After a detection the detector re-learns its reference, so a shifted
     regime that persists is reported once, not on every event.
@@ -174,7 +179,7 @@ class CUSUM:
 
 
 def _inliers(values: list[float]) -> list[float]:
-    """``values`` within ROBUST_WARMUP_SIGMAS robust deviations of their median (all of them when the MAD is 0)."""
+    """``values`` within ROBUST_WARMUP_SIGMAS robust deviations of their median (all of them when the MAD is 0, or when too many lie beyond)."""
     ordered = sorted(values)
     median = ordered[len(ordered) // 2]
     deviations = sorted(abs(v - median) for v in values)
@@ -182,4 +187,7 @@ def _inliers(values: list[float]) -> list[float]:
     if not mad > 0 or not math.isfinite(mad):
         return [v for v in values if math.isfinite(v)] or [median]
     bound = ROBUST_WARMUP_SIGMAS * 1.4826 * mad
-    return [v for v in values if abs(v - median) <= bound]
+    inliers = [v for v in values if abs(v - median) <= bound]
+    if len(values) - len(inliers) > max(1, MAX_WILD_SHARE * len(values)) and all(math.isfinite(v) for v in values):
+        return values  # not a few wild values: a second mode, part of what the stream is
+    return inliers

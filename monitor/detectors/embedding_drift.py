@@ -30,6 +30,13 @@ class EmbeddingDrift:
     (``bench/bench_embedding_drift.py``) compares it with a sliding-window centroid test
     and with batch methods (domain classifier, MMD).
 
+    A CUSUM's false alarms come per update, and an encoder fast enough to embed every
+    output would update it at the traffic's rate: 0.57 false alarms per 1e5 updates is
+    half a false alarm a day at one output per second, fifty at a hundred. So the
+    detector takes at most ``max_per_second`` vectors per second of event time
+    (:meth:`takes`: the first of each slot of ``1 / max_per_second`` seconds), and its
+    false alarms per day are bounded whatever the traffic; 0 takes every vector.
+
     After an alarm both the reference and the distance model are re-learned, so a new
     regime is reported once. :meth:`segment` (a new model version) zeroes the evidence
     but keeps the reference, so a version that changes what the model says is measured
@@ -49,10 +56,14 @@ class EmbeddingDrift:
     change detected at index 1014
     """
 
-    def __init__(self, *, reference: int = 300, warmup: int = 300, k: float = 0.5, h: float = 12.0, clip: float = 4.0):
+    def __init__(self, *, reference: int = 300, warmup: int = 300, k: float = 0.5, h: float = 12.0, clip: float = 4.0, max_per_second: float = 0.0):
         if not (isinstance(reference, int) and reference >= 2):
             raise ValueError(f"reference must be an integer >= 2, got {reference!r}")
+        if not (isinstance(max_per_second, (int, float)) and 0 <= max_per_second < float("inf")):
+            raise ValueError(f"max_per_second must be a finite number >= 0 (0: every vector), got {max_per_second!r}")
         self.reference = reference
+        self.max_per_second = float(max_per_second)
+        self._slot: float | None = None  # the event-time slot of the last vector taken
         self._cusum = CUSUM(warmup=warmup, k=k, h=h, direction="up", clip=clip)
         self.alarm_statistic = 0.0
         self.last_distance: float | None = None  # of the last vector after the reference was learned
@@ -69,10 +80,11 @@ class EmbeddingDrift:
         """The reference and the distance model as plain data (vectors as float64 bytes)."""
         vector = None if self._sum is None else self._sum.astype(np.float64).tobytes()
         centroid = None if self._centroid is None else self._centroid.astype(np.float64).tobytes()
-        return [self._cusum.state(), vector, self._count, centroid, self.alarm_statistic]
+        return [self._cusum.state(), vector, self._count, centroid, self.alarm_statistic, self._slot]
 
     def load_state(self, state: list) -> None:
-        cusum, vector, count, centroid, alarm = state
+        cusum, vector, count, centroid, alarm, *rest = state  # snapshots from before thinning have no slot
+        self._slot = float(rest[0]) if rest and rest[0] is not None else None
         self._cusum.load_state(cusum)
         self._sum = None if vector is None else np.frombuffer(vector, dtype=np.float64).copy()
         self._centroid = None if centroid is None else np.frombuffer(centroid, dtype=np.float64).copy()
@@ -99,6 +111,16 @@ class EmbeddingDrift:
     @property
     def dimensions(self) -> int | None:
         return None if self._sum is None else self._sum.shape[0]
+
+    def takes(self, ts: float | None) -> bool:
+        """Whether to feed the vector of an output at event time ``ts`` (False: its slot already had one)."""
+        if self.max_per_second <= 0 or ts is None:
+            return True
+        slot = math.floor(ts * self.max_per_second)
+        if self._slot is not None and slot <= self._slot:
+            return False
+        self._slot = slot
+        return True
 
     def accepts(self, vector) -> bool:
         """False for a vector whose length differs from the reference's (another embedding model)."""

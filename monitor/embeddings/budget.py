@@ -42,7 +42,7 @@ class EmbeddingBudget:
         self.step_seconds = 0.0
         self.offered: Counter = Counter()
         self.sampled: Counter = Counter()
-        self._tokens = share * BURST_SECONDS  # seconds of embed step the budget can pay for now
+        self._tokens = 0.0  # seconds of embed step the budget can pay for now: earned from the start, not granted
         self._refilled = clock()
 
     def describe(self) -> str:
@@ -91,7 +91,7 @@ class EmbeddingBudget:
         """
         self.step_seconds += seconds
         self._tokens -= seconds
-        if items > 0:
+        if items > 0:  # a step that chose nothing costs its bookkeeping, not an item's price
             per_item = max(seconds / items, 1e-6)  # a clock too coarse to see the step must not make the budget unlimited
             self.seconds_per_item = 0.5 * self.seconds_per_item + 0.5 * per_item
 

@@ -6,10 +6,11 @@ are then left to their lexical cues). Other model calls with output text, and to
 results with text, are the candidates; the sampler (:mod:`monitor.embeddings.budget`:
 a time budget in the worker, a fixed fraction in replay) chooses which of a batch's
 candidates to embed. The chosen ones are encoded together, one batch per call of
-:meth:`Embedder.embed`: each model call gets its output vector as ``embedding``, its
-prompt's as ``input_embedding`` (unless the producer sent one) and its
-:class:`~monitor.semantic.SemanticScores` as ``semantic``; each tool result gets its
-injection margin. Texts already encoded (retrieved passages, canned answers) come
+:meth:`Embedder.embed`: each model call gets its output vector as ``embedding`` and its
+prompt's as ``input_embedding`` (unless the producer sent one). Where a semantic cue
+is switched on (``semantic``), each also gets its
+:class:`~monitor.semantic.SemanticScores` as ``semantic``, and tool results are
+candidates too, for their injection margin; otherwise the vectors feed drift only. Texts already encoded (retrieved passages, canned answers) come
 from a cache. The encoder is loaded on first use, so a worker that never samples
 never imports torch.
 """
@@ -22,6 +23,7 @@ from collections import OrderedDict
 import numpy as np
 
 from monitor.embeddings.budget import EmbeddingBudget, FractionSampler
+from monitor.embeddings.encoder import DEFAULT_ENCODER, make_encoder
 from monitor.events import Event
 from monitor.keys import KeyCap
 from monitor.semantic import SemanticScores
@@ -34,8 +36,9 @@ _TEXT_CACHE_SIZE = 8192  # retrieval returns the same passages again and again; 
 
 
 class Embedder:
-    def __init__(self, sampler, *, encoder_factory=None, max_keys: int = 200, grounded_similarity: float = DEFAULT_GROUNDED_SIMILARITY):
+    def __init__(self, sampler, *, encoder_factory=None, max_keys: int = 200, grounded_similarity: float = DEFAULT_GROUNDED_SIMILARITY, semantic: bool = True):
         self.sampler = sampler
+        self.semantic = semantic  # score for the semantic cues too (off: vectors for drift only, tool results not offered)
         self._encoder_factory = encoder_factory
         self._encoder = None
         self.scorer = None
@@ -55,9 +58,10 @@ class Embedder:
             else:
                 self._encoder = self._encoder_factory()
             self._calibrate()
-            from monitor.semantic.scorer import SemanticScorer
+            if self.semantic:
+                from monitor.semantic.scorer import SemanticScorer
 
-            self.scorer = SemanticScorer.from_encoder(self._encoder, self.grounded_similarity)
+                self.scorer = SemanticScorer.from_encoder(self._encoder, self.grounded_similarity)
         return self._encoder
 
     def _calibrate(self) -> None:
@@ -78,10 +82,11 @@ class Embedder:
         started = time.perf_counter()
         candidates: list[tuple[tuple[str, str], Event]] = []
         for event in events:
-            if event.kind == "tool_call":
-                if untrusted_texts(event.result):
+            kind = event.kind
+            if kind == "tool_call":
+                if self.semantic and event.result is not None:  # whether it holds text is read only if chosen
                     candidates.append((("tool", self.keys.value("tool", event.tool)), event))
-            elif event.kind == "model_call":
+            elif kind == "model_call":
                 if event.embedding is not None:
                     self.precomputed += 1
                 elif event.output_text:
@@ -89,23 +94,23 @@ class Embedder:
         if not candidates:
             return 0
         chosen = [event for (_, event), take in zip(candidates, self.sampler.choose(candidates)) if take]
-        if not chosen:
-            return 0
-        if self._encoder is None:
+        if chosen and self._encoder is None:
             self.encoder  # loading and calibrating is not charged to the step
             started = time.perf_counter()
-        self._embed_chosen(chosen)
-        self.sampler.spent(len(chosen), time.perf_counter() - started)
-        return len(chosen)
+        encoded = self._embed_chosen(chosen) if chosen else 0
+        self.sampler.spent(encoded, time.perf_counter() - started)  # choosing is charged too, even when nothing is chosen
+        return encoded
 
-    def _embed_chosen(self, chosen: list[Event]) -> None:
+    def _embed_chosen(self, chosen: list[Event]) -> int:
+        """Embed and score the chosen events; how many were encoded (tool results without text are not)."""
         calls: list[tuple[Event, list[str], list[str]]] = []  # model calls, with answer and context sentences
         results: list[tuple[Event, list[str]]] = []  # tool results, with their sentences
         for event in chosen:
             if event.kind == "tool_call":
                 texts = untrusted_texts(event.result)
-                results.append((event, _context_sentences(texts) or [texts[0][:MAX_TEXT_CHARS]]))
-            elif event.context:
+                if texts:
+                    results.append((event, _context_sentences(texts) or [texts[0][:MAX_TEXT_CHARS]]))
+            elif event.context and self.semantic:
                 answer = split_sentences(event.output_text[:MAX_TEXT_CHARS], MAX_ANSWER_SENTENCES)
                 calls.append((event, answer, _context_sentences(event.context)))
             else:
@@ -119,15 +124,19 @@ class Embedder:
         wanted.extend(event.input_text[:MAX_TEXT_CHARS] for event in prompts)
         for _, sentences in results:
             wanted.extend(sentences)
+        if not wanted:
+            return 0
         vectors = self._vectors(wanted)
         for event in prompts:
             event.input_embedding = vectors[event.input_text[:MAX_TEXT_CHARS]]
         for event, answer, context in calls:
             output = vectors[event.output_text[:MAX_TEXT_CHARS]]
             event.embedding = output
-            event.semantic = self.scorer.score(output, _stack(vectors, answer, output), _stack(vectors, context, output))
+            if self.semantic:
+                event.semantic = self.scorer.score(output, _stack(vectors, answer, output), _stack(vectors, context, output))
         for event, sentences in results:
             event.semantic = SemanticScores(injection_margin=self.scorer.injection_margin(_stack(vectors, sentences, None)))
+        return len(calls) + len(results)
 
     def _vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
         """The vector of each of ``texts``: from the cache where it is there, the rest encoded in one batch."""
@@ -173,26 +182,26 @@ class Embedder:
         return {key: (count, self.sampler.sampled[key]) for key, count in self.sampler.offered.items()}
 
 
-def sampling_embedder(share: float, thresholds) -> Embedder:
+def sampling_embedder(share: float, thresholds, encoder: str = DEFAULT_ENCODER) -> Embedder:
     """The worker's embedder: at most ``share`` of the time embedding (torch on one thread), grounded similarity from ``thresholds``."""
-    from monitor.embeddings.encoder import Encoder
+    semantic = _check_semantic_cues(thresholds, encoder)
+    return Embedder(EmbeddingBudget(share=share), encoder_factory=lambda: make_encoder(encoder, threads=1), grounded_similarity=_grounded(thresholds), semantic=semantic)
 
-    return Embedder(EmbeddingBudget(share=share), encoder_factory=lambda: Encoder(threads=1), grounded_similarity=_grounded(thresholds))
 
-
-def fraction_embedder(fraction: float, thresholds) -> Embedder:
+def fraction_embedder(fraction: float, thresholds, encoder: str = DEFAULT_ENCODER) -> Embedder:
     """Replay's embedder: the same ``fraction`` of outputs on every run (1.0: all)."""
-    return Embedder(FractionSampler(fraction), grounded_similarity=_grounded(thresholds))
+    semantic = _check_semantic_cues(thresholds, encoder)
+    return Embedder(FractionSampler(fraction), encoder_factory=lambda: make_encoder(encoder), grounded_similarity=_grounded(thresholds), semantic=semantic)
 
 
-def replay_embedder(choice: str, thresholds) -> Embedder | None:
+def replay_embedder(choice: str, thresholds, encoder: str = DEFAULT_ENCODER) -> Embedder | None:
     """The embedder for ``--embed``: ``all``, ``off``, a fraction in (0, 1], or ``auto`` (all when the extra is installed)."""
     from monitor.embeddings.encoder import EncoderUnavailable, encoder_installed
 
     if choice == "off":
         return None
     if choice == "auto":
-        return fraction_embedder(1.0, thresholds) if encoder_installed() else None
+        return fraction_embedder(1.0, thresholds, encoder) if encoder_installed(encoder) else None
     if choice == "all":
         fraction = 1.0
     else:
@@ -202,9 +211,17 @@ def replay_embedder(choice: str, thresholds) -> Embedder | None:
             raise ValueError(f"--embed: expected all, off, auto or a fraction in (0, 1], got {choice!r}") from None
         if not 0 < fraction <= 1:
             raise ValueError(f"--embed: a fraction must lie in (0, 1], got {choice}")
-    if not encoder_installed():
-        raise EncoderUnavailable("--embed needs the embeddings extra: pip install 'ai-failure-monitor[embeddings]'")
-    return fraction_embedder(fraction, thresholds)
+    if not encoder_installed(encoder):
+        raise EncoderUnavailable(f"--embed with the {encoder} encoder needs the embeddings extra: pip install 'ai-failure-monitor[embeddings]'")
+    return fraction_embedder(fraction, thresholds, encoder)
+
+
+def _check_semantic_cues(thresholds, encoder: str) -> bool:
+    """Whether any semantic cue is on; refused on an encoder other than MiniLM, whose vectors their margins were chosen on."""
+    on = [signal for signal in ("refusal", "hallucination", "prompt_injection") if thresholds.signals[signal].options["semantic_cue"]]
+    if on and encoder != "minilm":
+        raise ValueError(f"semantic_cue is on for {', '.join(on)}, whose margins were chosen on MiniLM's vectors: use the minilm encoder, or switch the cue off")
+    return bool(on)
 
 
 def _grounded(thresholds) -> float:

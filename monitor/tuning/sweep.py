@@ -22,6 +22,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from monitor.detectors import build_detector
+from monitor.detectors.cusum import CUSUM
 from monitor.replay.scoring import LabelledIncident
 from monitor.thresholds import SignalConfig
 from monitor.tuning.history import History, StreamRecord
@@ -29,6 +30,7 @@ from monitor.tuning.history import History, StreamRecord
 GRIDS = {
     "bernoulli_cusum": (2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0, 16.0, 20.0),
     "cusum": (4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0, 16.0, 18.0, 20.0, 24.0),
+    "embedding_drift": (8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 24.0, 28.0, 32.0),
 }
 
 
@@ -94,19 +96,35 @@ class SignalTuning:
 
 
 def replay_stream(record: StreamRecord, method: str, params: dict, min_samples: int) -> list[int]:
-    """Indices at which a fresh detector alarms on ``record`` (floor applied), exactly as the pipeline would."""
-    detector = build_detector(method, params)
+    """Indices at which a fresh detector alarms on ``record`` (floor applied), exactly as the pipeline would.
+
+    Embedding drift is replayed as its CUSUM on the recorded distances, which is exact
+    up to the first alarm; after one, the real detector learns a new reference centroid
+    from the next ``reference`` vectors, approximated here by skipping as many distances
+    (the recorded ones were measured against the reference of the recorded run).
+    """
+    skip_after_alarm, offset = 0, 0
+    if method == "embedding_drift":
+        detector = CUSUM(warmup=params["warmup"], k=params["k"], h=params["h"], direction="up", clip=params.get("clip", 4.0))
+        skip_after_alarm = offset = params["reference"]  # the floor counts the reference's vectors too
+    else:
+        detector = build_detector(method, params)
     update = detector.update
     alarms = []
     bounds = [*record.segments, len(record.values)]
     start = 0
     values = record.values
+    skip_until = -1
     for end in bounds:
         if start and start in record.segments:
             detector.segment()
         for index in range(start, end):
-            if update(values[index]).drift_detected and index + 1 >= min_samples:
-                alarms.append(index)
+            if index < skip_until:
+                continue
+            if update(values[index]).drift_detected:
+                if index + 1 + offset >= min_samples:
+                    alarms.append(index)
+                skip_until = index + 1 + skip_after_alarm
         start = end
     return alarms
 

@@ -42,13 +42,41 @@ def evidence(tuning: SignalTuning, history: History, when: str) -> list[str]:
     return lines
 
 
-def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: str | None = None) -> str:
-    """``text`` (a thresholds.yaml) with each tuned signal's ``detector.h`` and its evidence comment."""
+def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: str | None = None, encoder: str | None = None) -> str:
+    """``text`` (a thresholds.yaml) with each tuned signal's ``detector.h`` and its evidence comment.
+
+    With ``encoder`` (the history was embedded by it), embedding drift's ``h`` goes to
+    ``per_encoder.<encoder>.h`` where the file has one: its value is that vector space's.
+    """
     when = when or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     by_signal = {tuning.signal: tuning for tuning in tunings}
+    targets = {signal: ["signals", signal, "detector", "h"] for signal in by_signal}
+    per_encoder = ("signals", "embedding_drift", "per_encoder", encoder, "h")
+    if encoder is not None and "embedding_drift" in by_signal and per_encoder in set(_key_paths(text)):
+        targets["embedding_drift"] = list(per_encoder)
+    wanted = {tuple(path): signal for signal, path in targets.items()}
     out: list[str] = []
-    path: list[tuple[int, str]] = []
     done = set()
+    for line, names, indent in _lines_with_paths(text):
+        if names in wanted:
+            tuning = by_signal[wanted[names]]
+            while out and _TUNE_COMMENT.match(out[-1]):
+                out.pop()
+            pad = " " * indent
+            out += [f"{pad}# {comment}\n" for comment in evidence(tuning, history, when)]
+            out.append(f"{pad}h: {float(tuning.chosen.h)!r}\n")
+            done.add(tuning.signal)
+            continue
+        out.append(line)
+    missing = set(by_signal) - done
+    if missing:
+        raise ValueError(f"no {' or '.join('.'.join(targets[signal]) for signal in sorted(missing))} line in the thresholds file")
+    return "".join(out)
+
+
+def _lines_with_paths(text: str):
+    """Each line of a YAML mapping document with the key path it sets (None for other lines) and its indent."""
+    path: list[tuple[int, str]] = []
     for line in text.splitlines(keepends=True):
         match = _KEY.match(line)
         if match and not line.lstrip().startswith("#"):
@@ -56,18 +84,10 @@ def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: 
             while path and path[-1][0] >= indent:
                 path.pop()
             path.append((indent, match.group(2)))
-            names = [name for _, name in path]
-            if len(names) == 4 and names[0] == "signals" and names[2] == "detector" and names[3] == "h" and names[1] in by_signal:
-                tuning = by_signal[names[1]]
-                while out and _TUNE_COMMENT.match(out[-1]):
-                    out.pop()
-                pad = " " * indent
-                out += [f"{pad}# {comment}\n" for comment in evidence(tuning, history, when)]
-                out.append(f"{pad}h: {float(tuning.chosen.h)!r}\n")
-                done.add(tuning.signal)
-                continue
-        out.append(line)
-    missing = set(by_signal) - done
-    if missing:
-        raise ValueError(f"no signals.<name>.detector.h line for {', '.join(sorted(missing))} in the thresholds file")
-    return "".join(out)
+            yield line, tuple(name for _, name in path), indent
+        else:
+            yield line, None, 0
+
+
+def _key_paths(text: str):
+    return (names for _, names, _ in _lines_with_paths(text) if names is not None)

@@ -119,12 +119,12 @@ def _embedder(settings: WorkerSettings, thresholds):
     from monitor.embeddings.embedder import sampling_embedder
     from monitor.embeddings.encoder import EncoderUnavailable
 
-    embedder = sampling_embedder(settings.embedding_share, thresholds)
     try:
+        embedder = sampling_embedder(settings.embedding_share, thresholds, settings.encoder)
         encoder = embedder.encoder
-    except EncoderUnavailable as error:
-        raise SettingsError(f"embeddings: sample mode needs the embeddings extra ({error})") from None
-    log.info("embedding a sampled share of outputs on %s (at most %.0f%% of the time)", encoder.device, settings.embedding_share * 100)
+    except (EncoderUnavailable, ValueError) as error:
+        raise SettingsError(f"embeddings: sample mode cannot load its encoder ({error})") from None
+    log.info("embedding a sampled share of outputs with the %s encoder on %s (at most %.0f%% of the time)", settings.encoder, encoder.device, settings.embedding_share * 100)
     return embedder
 
 

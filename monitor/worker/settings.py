@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.embeddings.encoder import DEFAULT_ENCODER, ENCODERS
+
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -40,6 +42,7 @@ class WorkerSettings:
     snapshot_seconds: float = 10.0
     embeddings: str = "precomputed"
     embedding_share: float = 0.10
+    encoder: str = DEFAULT_ENCODER
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "PLAIN"
     sasl_username: str | None = None
@@ -98,6 +101,8 @@ class WorkerSettings:
             raise SettingsError(f"embeddings: must be one of {', '.join(EMBEDDING_MODES)}, got {self.embeddings!r}")
         if not 0 < self.embedding_share < 1:
             raise SettingsError(f"embedding share: must lie in (0, 1), got {self.embedding_share}")
+        if self.encoder not in ENCODERS:
+            raise SettingsError(f"encoder: must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if not self.snapshot_seconds > 0:
             raise SettingsError(f"snapshot seconds: must be > 0, got {self.snapshot_seconds}")
         if self.security_protocol not in SECURITY_PROTOCOLS:
@@ -135,6 +140,7 @@ _OPTIONS = {
     "snapshot_seconds": ("--snapshot-seconds", "AIFM_SNAPSHOT_SECONDS", float, "seconds between detector-state snapshots"),
     "embeddings": ("--embeddings", "AIFM_EMBEDDINGS", str, "precomputed (use the embeddings events carry) or sample (also embed a budgeted sample of outputs)"),
     "embedding_share": ("--embedding-share", "AIFM_EMBEDDING_SHARE", float, "largest share of the worker's time spent encoding (sample mode)"),
+    "encoder": ("--encoder", "AIFM_ENCODER", str, f"sentence encoder in sample mode: {' or '.join(ENCODERS)} (bench/bench_encoders.py)"),
     "security_protocol": ("--security-protocol", "AIFM_SECURITY_PROTOCOL", str, "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
     "sasl_mechanism": ("--sasl-mechanism", "AIFM_SASL_MECHANISM", str, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
     "sasl_username": ("--sasl-username", "AIFM_SASL_USERNAME", str, "SASL user"),
