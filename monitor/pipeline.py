@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from time import perf_counter
 from typing import Iterator
 
 import msgspec
@@ -225,6 +226,7 @@ class Pipeline:
         self.rejects_by_reason: Counter[str] = Counter()
         self.findings_by_signal: Counter[str] = Counter()
         self.blocked_tool_calls: Counter[tuple[str, str]] = Counter()
+        self.embedding_seconds = 0.0  # time spent on events' vectors (drift streams): not state, not in snapshots
         self.otlp = OtlpDecoder(content)
 
     # -- entry points -------------------------------------------------------------
@@ -443,7 +445,9 @@ class Pipeline:
         signals["error_rate"] = error
         self._observe(keyed, keyed.error_rate, error["flag"], event, findings)
         if event.embedding is not None or event.input_embedding is not None:
+            started = perf_counter()
             self._embedding(keyed, event, signals, findings)
+            self.embedding_seconds += perf_counter() - started  # what a time budget for embedding charges too
         if event.context:
             margin = semantic.injection_margin if semantic is not None else None
             self._injection_check(event.context, "context", self._key_streams("agent", event.agent).key, ts, event, signals, findings, margin)

@@ -304,6 +304,8 @@ def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sa
     processor.handle("ai.events", 0, 0, batch)
     streams = {(s, d): count for s, d, key, det, count in processor.pipelines()[0].streams()}
     assert streams[("embedding_drift", "centroid")] == 700
+    drift_seconds = processor.pipelines()[0].embedding_seconds
+    assert drift_seconds > 0 and processor.embedder.sampler.step_seconds > drift_seconds, "the drift work on its vectors is charged to the budget too"
     text = generate_latest(metrics.registry).decode()
     assert 'aifm_embedding_sampled_fraction{model="gpt-4o",tool=""}' in text and 'aifm_embedding_offered_total{model="gpt-4o",tool=""} 700.0' in text
     processor.embedder._encoder = Broken()

@@ -7,8 +7,9 @@ results, each under its key ``("model", name)`` or ``("tool", name)``) to embed.
 count what was offered and sampled per key; the worker exports those counts.
 
 :class:`EmbeddingBudget` (the worker) keeps the time spent in the whole embed step
-(admission, sentence splitting, encoding, scoring) under ``share`` of the wall-clock
-time. It holds encoder time as tokens that refill at ``share`` seconds per second (up
+(admission, sentence splitting, encoding, scoring, and the pipeline's work on the
+vectors it made, which the worker charges after each record) under ``share`` of the
+wall-clock time. It holds encoder time as tokens that refill at ``share`` seconds per second (up
 to :data:`BURST_SECONDS` of it, or the time since the previous batch when that is
 longer: a batch pays for the time it took to gather), and admits as many candidates
 as the tokens pay for at the measured cost per item. The admitted places go round-robin over the keys present

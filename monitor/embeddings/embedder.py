@@ -45,6 +45,7 @@ class Embedder:
         self.grounded_similarity = grounded_similarity
         self.keys = KeyCap(max_keys)
         self.precomputed = 0
+        self.embedded = 0  # events this embedder gave vectors or scores
         self.cached = 0  # texts whose vector came from the cache
         self._text_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -99,6 +100,7 @@ class Embedder:
             started = time.perf_counter()
         encoded = self._embed_chosen(chosen) if chosen else 0
         self.sampler.spent(encoded, time.perf_counter() - started)  # choosing is charged too, even when nothing is chosen
+        self.embedded += encoded
         return encoded
 
     def _embed_chosen(self, chosen: list[Event]) -> int:

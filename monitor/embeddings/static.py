@@ -112,6 +112,7 @@ class StaticEncoder:
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenize = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)  # without offsets: 2x faster
         self.seconds = 0.0
         self.sentences = 0
 
@@ -119,7 +120,7 @@ class StaticEncoder:
         started = time.perf_counter()
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         table = self.table
-        for row, encoding in enumerate(self.tokenizer.encode_batch(list(texts), add_special_tokens=False)):
+        for row, encoding in enumerate(self._tokenize(list(texts), add_special_tokens=False)):
             ids = encoding.ids
             if ids:
                 vector = table[ids].mean(axis=0)

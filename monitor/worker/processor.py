@@ -168,6 +168,22 @@ class StreamProcessor:
             if state.next_offset == snapshot.next_offset:
                 state.dirty = False
 
+    def _process_embedding(self, pipeline: Pipeline, value: bytes):
+        """Process a record with embeddings; the pipeline's work on the vectors the embedder made is charged to its budget.
+
+        That work (up to four drift streams per output) grows with every output a fast
+        encoder embeds; left uncharged it would take the worker below its budget's share.
+        Where a record mixes precomputed and embedded vectors it is charged pro rata.
+        """
+        embedder = self.embedder
+        seconds, embedded, precomputed = pipeline.embedding_seconds, embedder.embedded, embedder.precomputed
+        result = pipeline.process_record(value, prepare=self._embed)
+        own = embedder.embedded - embedded
+        if own:
+            theirs = embedder.precomputed - precomputed
+            embedder.sampler.spent(0, (pipeline.embedding_seconds - seconds) * own / (own + theirs))
+        return result
+
     def _embed(self, events) -> None:
         try:
             self.embedder.embed(events)
@@ -216,7 +232,10 @@ class StreamProcessor:
         pipeline = state.pipeline
         source = self.formats.get(topic, AIFM)
         if source == AIFM:
-            result = pipeline.process_record(value, prepare=self._embed if self.embedder is not None else None)
+            if self.embedder is None:
+                result = pipeline.process_record(value)
+            else:
+                result = self._process_embedding(pipeline, value)
         else:
             result = self._rekey(pipeline, value, source, output)
         state.next_offset = offset + 1
