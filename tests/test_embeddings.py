@@ -55,6 +55,33 @@ def test_vectors_of_another_length_are_refused_and_zero_vectors_ignored():
     assert detector.dimensions == 3 and detector.warming_up
 
 
+def test_a_change_that_ends_is_reported_once_and_a_new_one_after_it_again():
+    rng = np.random.default_rng(11)
+    a, b, c = (np.eye(DIMS)[i] for i in range(3))
+
+    def outputs(centre, n):
+        return [centre + rng.normal(0, 0.2, DIMS) for _ in range(n)]
+
+    stream = outputs(a, 1500) + outputs(b, 1500) + outputs(a, 1500) + outputs(c, 1500)
+    detector, alarms, recoveries = EmbeddingDrift(), [], []
+    for i, vector in enumerate(stream):
+        detector.update(vector)
+        if detector.drift_detected:
+            alarms.append(i)
+        if detector.recovered:
+            recoveries.append(i)
+    assert [i // 1500 for i in alarms] == [1, 3], "the shift to b and the later one to c; the way back to a is not a finding"
+    assert [i // 1500 for i in recoveries] == [2]
+
+    replayed = EmbeddingDrift()
+    for vector in stream[:2500]:
+        replayed.update(vector)
+    restored = EmbeddingDrift()
+    restored.load_state(replayed.state())
+    after = [i + 2500 for i, vector in enumerate(stream[2500:]) if restored.update(vector).drift_detected or restored.recovered]
+    assert after == sorted(i for i in alarms + recoveries if i >= 2500), "the earlier reference survives a snapshot"
+
+
 def test_the_detector_takes_at_most_max_per_second_vectors_of_event_time_so_false_alarms_per_day_are_bounded():
     detector = EmbeddingDrift(max_per_second=1.0)
     taken = [detector.takes(1_700_000_000 + i / 10) for i in range(1000)]  # 10 outputs per second for 100 s

@@ -37,6 +37,15 @@ class EmbeddingDrift:
     (:meth:`takes`: the first of each slot of ``1 / max_per_second`` seconds), and its
     false alarms per day are bounded whatever the traffic; 0 takes every vector.
 
+    A change that ends is not a second change: after an alarm the detector keeps the
+    reference it had (centroid, and the mean and spread of distances to it), and when
+    its CUSUM next alarms it first asks whether the outputs since the change began lie,
+    on average, within ``RECOVERY_Z`` standard deviations of that earlier reference.
+    If so the stream went back to what it was (the incident's end: a rollback, a
+    routing fix), :attr:`recovered` is set instead of :attr:`drift_detected`, and no
+    finding is raised. Measured on a text-only replay: the return to English after a
+    30-minute language shift was a second finding before.
+
     After an alarm both the reference and the distance model are re-learned, so a new
     regime is reported once. :meth:`segment` (a new model version) zeroes the evidence
     but keeps the reference, so a version that changes what the model says is measured
@@ -56,6 +65,8 @@ class EmbeddingDrift:
     change detected at index 1014
     """
 
+    RECOVERY_Z = 1.0
+
     def __init__(self, *, reference: int = 300, warmup: int = 300, k: float = 0.5, h: float = 12.0, clip: float = 4.0, max_per_second: float = 0.0):
         if not (isinstance(reference, int) and reference >= 2):
             raise ValueError(f"reference must be an integer >= 2, got {reference!r}")
@@ -69,6 +80,9 @@ class EmbeddingDrift:
         self.last_distance: float | None = None  # of the last vector after the reference was learned
         self.last_z: float | None = None  # that distance standardised by the reference's distances
         self._drift_detected = False
+        self.recovered = False  # the last update ended a change by returning to the earlier reference
+        self._earlier: tuple[np.ndarray, float, float] | None = None  # before the last alarm: centroid, distance mean and sd
+        self._toward_earlier = [0.0, 0]  # z-sum and count against the earlier reference since the CUSUM left zero
         self._relearn()
 
     def _relearn(self) -> None:
@@ -80,11 +94,15 @@ class EmbeddingDrift:
         """The reference and the distance model as plain data (vectors as float64 bytes)."""
         vector = None if self._sum is None else self._sum.astype(np.float64).tobytes()
         centroid = None if self._centroid is None else self._centroid.astype(np.float64).tobytes()
-        return [self._cusum.state(), vector, self._count, centroid, self.alarm_statistic, self._slot]
+        earlier = None if self._earlier is None else [self._earlier[0].astype(np.float64).tobytes(), self._earlier[1], self._earlier[2]]
+        return [self._cusum.state(), vector, self._count, centroid, self.alarm_statistic, self._slot, earlier, list(self._toward_earlier)]
 
     def load_state(self, state: list) -> None:
-        cusum, vector, count, centroid, alarm, *rest = state  # snapshots from before thinning have no slot
+        cusum, vector, count, centroid, alarm, *rest = state  # older snapshots lack the slot and the earlier reference
         self._slot = float(rest[0]) if rest and rest[0] is not None else None
+        earlier = rest[1] if len(rest) > 1 else None
+        self._earlier = None if earlier is None else (np.frombuffer(earlier[0], dtype=np.float64).copy(), float(earlier[1]), float(earlier[2]))
+        self._toward_earlier = [float(rest[2][0]), int(rest[2][1])] if len(rest) > 2 else [0.0, 0]
         self._cusum.load_state(cusum)
         self._sum = None if vector is None else np.frombuffer(vector, dtype=np.float64).copy()
         self._centroid = None if centroid is None else np.frombuffer(centroid, dtype=np.float64).copy()
@@ -127,7 +145,7 @@ class EmbeddingDrift:
         return self._sum is None or len(vector) == self._sum.shape[0]
 
     def update(self, vector) -> EmbeddingDrift:
-        self._drift_detected = False
+        self._drift_detected = self.recovered = False
         self.last_distance = self.last_z = None
         x = np.asarray(vector, dtype=np.float64)
         norm = math.sqrt(float(x @ x))
@@ -142,14 +160,35 @@ class EmbeddingDrift:
             return self
         distance = 1.0 - float(x @ self._centroid) / norm
         self.last_distance = distance
+        before = self._cusum.reference  # the CUSUM re-learns its own on an alarm
         cusum = self._cusum.update(distance)
         reference = cusum.reference
         self.last_z = None if reference is None else (distance - reference[0]) / reference[1]
+        if self._earlier is not None and before is not None:
+            self._track_earlier(x, norm, cusum.statistic == 0.0 and not cusum.drift_detected)
         if cusum.drift_detected:
-            self._drift_detected = True
-            self.alarm_statistic = cusum.alarm_statistic
+            toward_sum, toward_count = self._toward_earlier
+            if self._earlier is not None and toward_count and toward_sum / toward_count <= self.RECOVERY_Z:
+                self.recovered = True
+                self._earlier = None
+            else:
+                self._drift_detected = True
+                self.alarm_statistic = cusum.alarm_statistic
+                self._earlier = (self._centroid, *before)
+            self._toward_earlier = [0.0, 0]
             self._relearn()
         return self
+
+    def _track_earlier(self, x: np.ndarray, norm: float, at_zero: bool) -> None:
+        """Accumulate, since the CUSUM last left zero, how far outputs lie from the earlier reference (in its sds)."""
+        if at_zero:
+            self._toward_earlier = [0.0, 0]
+            return
+        centroid, mean, sd = self._earlier
+        if centroid.shape != x.shape:
+            return
+        self._toward_earlier[0] += (1.0 - float(x @ centroid) / norm - mean) / sd
+        self._toward_earlier[1] += 1
 
     def segment(self) -> None:
         self._cusum.segment()
