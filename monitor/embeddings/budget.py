@@ -9,12 +9,13 @@ count what was offered and sampled per key; the worker exports those counts.
 :class:`EmbeddingBudget` (the worker) keeps the time spent in the whole embed step
 (admission, sentence splitting, encoding, scoring, and the pipeline's work on the
 vectors it made, which the worker charges after each record) under ``share`` of the
-wall-clock time. It holds encoder time as tokens that refill at ``share`` seconds per second (up
-to :data:`BURST_SECONDS` of it, or the time since the previous batch when that is
-longer: a batch pays for the time it took to gather), and admits as many candidates
-as the tokens pay for at the measured cost per item. The admitted places go round-robin over the keys present
-in the batch, least-sampled key first, so a key that offers nothing holds no share
-and a quiet model is embedded fully while a busy one is sampled.
+wall-clock time. It holds that time as tokens that refill at ``share`` seconds per
+second (up to :data:`BURST_SECONDS` of it, or the time since the previous batch when
+that is longer: a batch pays for the time it took to gather), and admits as many
+candidates as the tokens pay for at the measured cost per item. The places go
+round-robin over the keys present in the batch, least-sampled key first, so a key
+that offers nothing holds no share, and a quiet model is embedded fully while a busy
+one is sampled.
 
 :class:`FractionSampler` (replay, ``aifm signals``, ``aifm tune``) embeds a fixed
 fraction of candidates, chosen by a hash of the event id: two runs over the same
@@ -31,18 +32,28 @@ _ASSUMED_SECONDS_PER_ITEM = 2 / 340  # output and prompt with all-MiniLM-L6-v2 o
 BURST_SECONDS = 1.0  # the most wall-clock time whose unspent budget carries over
 
 
-class EmbeddingBudget:
+class _Tally:
+    """What a sampler counts: candidates offered and sampled per key, and the time charged to it."""
+
+    def __init__(self) -> None:
+        self.step_seconds = 0.0
+        self.offered: Counter = Counter()
+        self.sampled: Counter = Counter()
+
+    def sampled_fraction(self) -> dict:
+        return {key: self.sampled[key] / count for key, count in self.offered.items() if count}
+
+
+class EmbeddingBudget(_Tally):
     """At most ``share`` of the wall-clock time in the embed step, shared fairly between the keys that offer."""
 
     def __init__(self, *, share: float = 0.10, clock=time.monotonic):
         if not 0 < share < 1:
             raise ValueError(f"embedding share must lie in (0, 1), got {share!r}")
+        super().__init__()
         self.share = share
         self.clock = clock
         self.seconds_per_item = _ASSUMED_SECONDS_PER_ITEM
-        self.step_seconds = 0.0
-        self.offered: Counter = Counter()
-        self.sampled: Counter = Counter()
         self._tokens = 0.0  # seconds of embed step the budget can pay for now: earned from the start, not granted
         self._refilled = clock()
 
@@ -96,20 +107,15 @@ class EmbeddingBudget:
             per_item = max(seconds / items, 1e-6)  # a clock too coarse to see the step must not make the budget unlimited
             self.seconds_per_item = 0.5 * self.seconds_per_item + 0.5 * per_item
 
-    def sampled_fraction(self) -> dict:
-        return {key: self.sampled[key] / count for key, count in self.offered.items() if count}
 
-
-class FractionSampler:
+class FractionSampler(_Tally):
     """Embeds ``fraction`` of the candidates, the same ones on every run (by a hash of the event id)."""
 
     def __init__(self, fraction: float = 1.0):
         if not 0 < fraction <= 1:
             raise ValueError(f"embedding fraction must lie in (0, 1], got {fraction!r}")
+        super().__init__()
         self.fraction = fraction
-        self.step_seconds = 0.0
-        self.offered: Counter = Counter()
-        self.sampled: Counter = Counter()
 
     def describe(self) -> str:
         return "every output" if self.fraction >= 1.0 else f"a fixed {self.fraction:.4g} of outputs, chosen by event id"
@@ -126,9 +132,6 @@ class FractionSampler:
 
     def spent(self, items: int, seconds: float) -> None:
         self.step_seconds += seconds
-
-    def sampled_fraction(self) -> dict:
-        return {key: self.sampled[key] / count for key, count in self.offered.items() if count}
 
 
 def _unit_hash(event) -> float:

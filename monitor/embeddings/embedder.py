@@ -1,18 +1,16 @@
-"""Attaching embeddings and semantic scores to model-call events before the pipeline sees them.
+"""Attaching embeddings (and, where a semantic cue is on, semantic scores) to events before the pipeline sees them.
 
-Events that carry a precomputed ``embedding`` keep it and skip the model (drift uses
-the producer's vector; the semantic proxies, which need the monitor's own encoder,
-are then left to their lexical cues). Other model calls with output text, and tool
-results with text, are the candidates; the sampler (:mod:`monitor.embeddings.budget`:
-a time budget in the worker, a fixed fraction in replay) chooses which of a batch's
-candidates to embed. The chosen ones are encoded together, one batch per call of
+Events that carry a precomputed ``embedding`` keep it and skip the encoder (drift uses
+the producer's vector). The candidates are the other model calls with output text,
+and, where a semantic cue is switched on (``semantic``), tool results too, for their
+injection margin. The sampler (:mod:`monitor.embeddings.budget`: a time budget in the
+worker, a fixed fraction by event id in replay) chooses which of a batch's candidates
+to embed. The chosen ones are encoded together, one batch per call of
 :meth:`Embedder.embed`: each model call gets its output vector as ``embedding`` and its
-prompt's as ``input_embedding`` (unless the producer sent one). Where a semantic cue
-is switched on (``semantic``), each also gets its
-:class:`~monitor.semantic.SemanticScores` as ``semantic``, and tool results are
-candidates too, for their injection margin; otherwise the vectors feed drift only. Texts already encoded (retrieved passages, canned answers) come
-from a cache. The encoder is loaded on first use, so a worker that never samples
-never imports torch.
+prompt's as ``input_embedding`` (unless the producer sent one), and with ``semantic``
+its :class:`~monitor.semantic.SemanticScores` as ``semantic``. Texts already encoded
+(retrieved passages, canned answers) come from a cache. The encoder is loaded on first
+use, so a worker that never samples never loads it.
 """
 
 from __future__ import annotations

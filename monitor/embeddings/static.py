@@ -56,6 +56,7 @@ def build_static_model(directory: Path | None = None, *, batch_size: int = 1024)
     source = model_path()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         import torch
         from transformers import AutoModel
