@@ -529,3 +529,27 @@ def test_a_snapshot_of_several_megabytes_is_checkpointed_in_chunks_and_restored(
     again.wait_ready()
     assert again.wait_metric("aifm_state_restores_total", 1, result="restored") >= 1
     assert again.metric("aifm_state_restores_total", result="corrupt") == 0
+
+
+def test_a_worker_that_embeds_text_only_traffic_finds_a_language_shift_and_exports_what_it_embedded(broker, workers, tmp_path):
+    pytest.importorskip("tokenizers")
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from text_history import text_history
+
+    history = tmp_path / "history.jsonl"
+    labels = text_history(history, events=6000, seconds=6000, shift_start=0.7, shift_minutes=20, shift_share=0.6, pool=400)
+    names = Names()
+    worker = workers(broker.bootstrap_servers, names, extra_env={"AIFM_EMBEDDINGS": "sample", "AIFM_EMBEDDING_SHARE": "0.9"})
+    worker.wait_ready()
+    lines = history.read_bytes().splitlines()
+    produce(broker.bootstrap_servers, names.events, [(json.loads(line).get("model", "tool").encode(), line) for line in lines])
+    worker.wait_metric("aifm_events_total", len(lines), timeout=120)
+    alerts = [json.loads(r.value) for r in read_topic(broker.bootstrap_servers, names.alerts, at_least=1)]
+    shift = labels[0]
+    drift = [a for a in alerts if a["alert"] == "AIFMEmbeddingDrift" and a["key"] == {"model": "gpt-4o"}]
+    assert drift and all(shift["start"] <= a["ts"] <= shift["end"] for a in drift), (alerts, worker.log()[-2000:])
+    assert not [a for a in alerts if "model" in a["key"] and a["key"]["model"] != "gpt-4o"], "the other models did not move"
+    assert worker.metric("aifm_embedding_sampled_fraction", model="gpt-4o") > 0.5
+    assert worker.metric("aifm_embedding_step_seconds_total") > 0
