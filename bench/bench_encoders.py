@@ -1,12 +1,13 @@
 """The encoders side by side: speed, memory, size, agreement, and the power of embedding drift on each.
 
-Both encoders run in this one process on the same texts (bench/embedding_corpus.py):
-  minilm   all-MiniLM-L6-v2 through sentence-transformers on torch, pinned to 1 thread (as the worker runs it)
-  static   the table distilled here from that same MiniLM (monitor/embeddings/static.py), no torch
+The encoders run in this one process on the same texts (bench/embedding_corpus.py):
+  minilm       all-MiniLM-L6-v2 through sentence-transformers on torch, pinned to 1 thread (as the worker runs it)
+  static       the table distilled here from that same MiniLM (monitor/embeddings/static.py), no torch
+  minilm-int8  that MiniLM exported to ONNX and quantised to int8, on onnxruntime, 1 thread (monitor/embeddings/onnx_int8.py)
 
 Printed: sentences/s at batch 1 and 64; resident memory of a fresh process that loads
 the encoder and encodes 64 texts; size on disk; agreement (Spearman correlation of
-the two encoders' pairwise cosine similarities over mixed texts); embedding drift with
+each encoder's pairwise cosine similarities with MiniLM's over mixed texts); embedding drift with
 the shipped detector settings on streams drawn from each encoder's vectors: median
 delay (events after the change) and share found for a 30% shift to another topic,
 another language, a curt tone and three-times-longer answers, false alarms per 1e5
@@ -31,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embedding_corpus import outputs  # noqa: E402
 
 from monitor.detectors import build_detector  # noqa: E402
-from monitor.embeddings.encoder import make_encoder, model_path  # noqa: E402
-from monitor.embeddings.static import default_directory  # noqa: E402
+from monitor.embeddings.encoder import ENCODERS, make_encoder, model_path  # noqa: E402
+from monitor.embeddings.onnx_int8 import default_directory as int8_directory  # noqa: E402
+from monitor.embeddings.static import default_directory as static_directory  # noqa: E402
 from monitor.thresholds import load_thresholds  # noqa: E402
 
 SHIFTS = ("topic", "language", "tone", "length")
@@ -108,31 +110,34 @@ def main(argv=None) -> int:
     mixed = [text for topic in texts for text in texts[topic][:80]]
     speed = "\n".join(outputs("stable", 1000, seed=5))
     results, vectors = {}, {}
-    for name in ("minilm", "static"):
+    folders = {"minilm": Path(model_path()), "static": static_directory(), "minilm-int8": int8_directory()}
+    for name in ENCODERS:
         encoder = make_encoder(name, threads=1)
         single, batched = rates(encoder, speed.split("\n"))
         pools = {topic: encoder.encode(batch) for topic, batch in texts.items()}
         vectors[name] = encoder.encode(mixed)
-        size = size_mib(Path(model_path())) if name == "minilm" else size_mib(default_directory())
+        size = size_mib(folders[name])
         params = dict(thresholds.for_encoder(name).signals["embedding_drift"].detector.params)  # each encoder's own h
         params.pop("max_per_second", None)  # these streams have no event time: every vector feeds the detector
         results[name] = {"single": single, "batched": batched, "rss": resident_mib(name), "size": size, "h": params["h"],
                          "drift": drift(pools, params, args.runs, args.stable_events)}
     upper = np.triu_indices(len(mixed), 1)
-    agreement = spearman((vectors["minilm"] @ vectors["minilm"].T)[upper], (vectors["static"] @ vectors["static"].T)[upper])
+    similarities = {name: (v @ v.T)[upper] for name, v in vectors.items()}
+    agreement = {name: spearman(similarities["minilm"], similarities[name]) for name in ENCODERS if name != "minilm"}
     print(f"\nencoders on the same texts (1 thread); drift with the shipped settings of each (reference 300, warm-up 300, k 0.5), {args.runs} runs per shift")
-    print(f"  {'encoder':8} {'h':>4} {'sent/s b1':>10} {'sent/s b64':>11} {'RSS MiB':>8} {'disk MiB':>9}", end="")
+    print(f"  {'encoder':11} {'h':>4} {'sent/s b1':>10} {'sent/s b64':>11} {'RSS MiB':>8} {'disk MiB':>9}", end="")
     print("".join(f" {shift + ' delay (found)':>22}" for shift in SHIFTS) + f" {'FA / 1e5':>9} {'worker embeds at 1k / 10k calls/s':>34}")
     for name, r in results.items():
         per_call = 2 / r["single"]  # an output and its prompt, one at a time as a busy worker gets them
         share_1k, share_10k = (min(1.0, 0.10 / per_call / calls) for calls in (1_000, 10_000))
-        print(f"  {name:8} {r['h']:>4g} {r['single']:>10,.0f} {r['batched']:>11,.0f} {r['rss']:>8.0f} {r['size']:>9.1f}", end="")
+        print(f"  {name:11} {r['h']:>4g} {r['single']:>10,.0f} {r['batched']:>11,.0f} {r['rss']:>8.0f} {r['size']:>9.1f}", end="")
         for shift in SHIFTS:
             delay, share = r["drift"][shift]
             print(f" {('-' if delay is None else f'{delay:g}') + f' ({share:.0%})':>22}", end="")
         print(f" {r['drift']['fa']:>9.2f} {f'{share_1k:.1%} / {share_10k:.2%}':>34}")
-    print(f"\n  static is {results['static']['single'] / results['minilm']['single']:.0f}x faster at batch 1; "
-          f"agreement of pairwise similarities (Spearman) {agreement:.3f}")
+    for name, value in agreement.items():
+        print(f"  {name}: {results[name]['single'] / results['minilm']['single']:.1f}x MiniLM's speed at batch 1; "
+              f"agreement with MiniLM's pairwise similarities (Spearman) {value:.3f}")
     return 0
 
 

@@ -37,7 +37,8 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, embed_default: str
         "--encoder",
         choices=ENCODERS,
         default=os.environ.get("AIFM_ENCODER", DEFAULT_ENCODER),
-        help=f"sentence encoder for --embed [AIFM_ENCODER; default {DEFAULT_ENCODER}]: static (distilled from MiniLM, ~250x faster) or minilm",
+        help=f"sentence encoder for --embed [AIFM_ENCODER; default {DEFAULT_ENCODER}]: static (distilled from MiniLM, ~250x faster), "
+        "minilm, or minilm-int8 (MiniLM quantised, on onnxruntime)",
     )
     kafka = parser.add_argument_group("history from Kafka (read without a consumer group; SASL/TLS from AIFM_* variables)")
     kafka.add_argument("--from-kafka", metavar="TOPIC", help="replay TOPIC from its start (or --start-offset / --start-time) to its current end")
@@ -89,9 +90,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list-signals", help="print the signal vocabulary and what each proxies")
 
-    encoder = commands.add_parser("encoder", help="build the static encoder from the local MiniLM weights (nothing downloaded)")
+    encoder = commands.add_parser("encoder", help="build the static or int8 encoder from the local MiniLM weights (nothing downloaded)")
     encoder.add_argument("action", choices=("build",))
-    encoder.add_argument("--dir", default=None, help="where to write it (default: $AIFM_ENCODER_DIR or ~/.cache/aifm/minilm-static-256)")
+    encoder.add_argument("--encoder", choices=("static", "minilm-int8"), default="static", help="which to build (default static)")
+    encoder.add_argument("--dir", default=None, help="where to write it (default: a folder of its own under $AIFM_ENCODER_DIR or ~/.cache/aifm)")
     encoder.add_argument("--force", action="store_true", help="build again even if a built encoder is there")
 
     rules = commands.add_parser("rules", help="generate Prometheus rules, their promtool tests and the runbook's thresholds from thresholds.yaml")
@@ -312,14 +314,17 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_encoder(args) -> int:
-    from monitor.embeddings.static import build_static_model, built, default_directory
+    if args.encoder == "static":
+        from monitor.embeddings.static import build_static_model as build, built, default_directory
+    else:
+        from monitor.embeddings.onnx_int8 import build_int8_model as build, built, default_directory
 
     directory = Path(args.dir) if args.dir else default_directory()
     if built(directory) and not args.force:
-        print(f"static encoder already built in {directory} (--force to build it again)")
+        print(f"{args.encoder} encoder already built in {directory} (--force to build it again)")
         return 0
-    build_static_model(directory)
-    print(f"static encoder built in {directory}")
+    build(directory)
+    print(f"{args.encoder} encoder built in {directory}")
     return 0
 
 

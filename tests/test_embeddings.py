@@ -384,3 +384,26 @@ def test_semantic_cues_refuse_an_encoder_their_margins_were_not_chosen_on():
     with pytest.raises(ValueError, match="use the minilm encoder"):
         fraction_embedder(1.0, semantic, "static")
     assert fraction_embedder(1.0, semantic, "minilm") is not None
+
+
+def test_the_int8_encoder_runs_minilm_on_onnxruntime_close_to_its_vectors_and_without_torch(encoder):
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+
+    from monitor.embeddings.onnx_int8 import built, default_directory
+
+    if not built(default_directory()):
+        assert subprocess.run([sys.executable, "-m", "monitor.cli", "encoder", "build", "--encoder", "minilm-int8"], check=False).returncode == 0
+    texts = ["Your refund was issued today.", "Use a dictionary comprehension to invert the mapping.", "Su reembolso fue emitido hoy."]
+    script = (
+        "import json, sys\n"
+        "from monitor.embeddings.encoder import make_encoder\n"
+        f"v = make_encoder('minilm-int8', threads=1).encode({texts!r})\n"
+        "print(json.dumps({'vectors': v.tolist(), 'torch': 'torch' in sys.modules}))\n"
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert out["torch"] is False
+    int8, fp32 = np.array(out["vectors"]), encoder.encode(texts)
+    assert int8.shape == (3, 384) and np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    assert (np.sum(int8 * fp32, axis=1) > 0.9).all(), "the same vector space as MiniLM, up to quantisation"

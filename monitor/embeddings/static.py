@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.embeddings.encoder import EncoderUnavailable, model_path
+from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, model_path
 
 DIMENSIONS = 256
 SIF_COEFFICIENT = 1e-4
@@ -34,11 +34,8 @@ FORMAT = "aifm.static-encoder/1"
 
 
 def default_directory() -> Path:
-    """Where the distilled table lives: ``$AIFM_ENCODER_DIR``, else the user's cache."""
-    configured = os.environ.get("AIFM_ENCODER_DIR")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aifm" / "minilm-static-256"
+    """Where the distilled table lives: ``minilm-static-256`` under the encoders' folder (``$AIFM_ENCODER_DIR`` or ``~/.cache/aifm``)."""
+    return encoders_directory() / "minilm-static-256"
 
 
 def built(directory: Path) -> bool:
