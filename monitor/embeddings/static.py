@@ -19,13 +19,12 @@ stream either way, and the semantic cues' exemplar margins were chosen on MiniLM
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, model_path
+from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, hub_offline, model_path
 
 DIMENSIONS = 256
 SIF_COEFFICIENT = 1e-4
@@ -51,9 +50,7 @@ def build_static_model(directory: Path | None = None, *, batch_size: int = 1024)
     """Distil the static table from the local MiniLM into ``directory``; returns it. Needs torch (the embeddings extra)."""
     directory = Path(directory) if directory is not None else default_directory()
     source = model_path()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    hub_offline()
     try:
         import torch
         from transformers import AutoModel
