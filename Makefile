@@ -37,6 +37,7 @@ replay-demo: $(INSTALLED)
 		--incidents $(SAMPLE)/incidents.jsonl --out build/demo-findings.jsonl --show-findings
 
 test: $(INSTALLED) prometheus
+	$(VENV)/bin/ruff check monitor tests bench
 	$(PY) -m pytest -q
 
 # prometheus and promtool (Debian package) for the rule tests and the end-to-end tier.

@@ -28,9 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embedding_corpus import outputs  # noqa: E402
 
 from monitor.embeddings.budget import EmbeddingBudget, FractionSampler  # noqa: E402
-from monitor.embeddings.encoder import make_encoder  # noqa: E402
 from monitor.embeddings.embedder import Embedder  # noqa: E402
-from monitor.embeddings.encoder import Encoder  # noqa: E402
+from monitor.embeddings.encoder import (
+    Encoder,  # noqa: E402
+    make_encoder,  # noqa: E402
+)
 from monitor.metrics import Metrics  # noqa: E402
 from monitor.replay.simulate import simulate, write_boundaries  # noqa: E402
 from monitor.signals.tool_scope import load_boundaries  # noqa: E402
@@ -107,8 +109,8 @@ def main(argv=None) -> int:
             off, on, steps, shares, embedded = [], [], [], [], []
             for _ in range(args.repeat):
                 off.append(throughput(thresholds, boundaries, payloads, None)[0])
-                embedder = Embedder(EmbeddingBudget(), encoder_factory=lambda: chosen, semantic=False)  # the default: cues off
-                embedder.encoder  # calibration and the exemplars are encoded at load, as the worker does at start
+                embedder = Embedder(EmbeddingBudget(), encoder_factory=lambda chosen=chosen: chosen, semantic=False)  # the default: cues off
+                embedder.load()  # calibrated at load, as the worker does at start
                 before, step_before = chosen.seconds, embedder.sampler.step_seconds
                 rate_on, seconds = throughput(thresholds.for_encoder(name), boundaries, payloads, embedder)
                 on.append(rate_on)
@@ -120,8 +122,8 @@ def main(argv=None) -> int:
             print(f"  {name:8} {label:16} {a:>17,.0f} ev/s {b:>17,.0f} ev/s {b / a:>6.2f} {statistics.median(steps):>11.0%} "
                   f"{statistics.median(shares):>9.0%} {statistics.median(embedded):>17.2%}")
         payloads = records(5_000, 100)
-        unbudgeted = Embedder(FractionSampler(1.0), encoder_factory=lambda: chosen, semantic=False)
-        unbudgeted.encoder
+        unbudgeted = Embedder(FractionSampler(1.0), encoder_factory=lambda chosen=chosen: chosen, semantic=False)
+        unbudgeted.load()
         rate = throughput(thresholds.for_encoder(name), boundaries, payloads, unbudgeted)[0]
         print(f"  {name:8} for contrast, embedding every output (batches of 100): {rate:,.0f} ev/s")
     return 0

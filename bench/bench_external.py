@@ -94,7 +94,7 @@ def main() -> int:
         print(f"\n{folder.name} ({len(records):,} events; our pipeline {cost:.0f} us per event)")
         if folder.name == "refusal-jailbreakbench":
             jailbroken = [k for k, label in labels.items() if label["jailbroken"]]
-            share = lambda flags: sum(flags.get(k, False) for k in jailbroken) / max(1, len(jailbroken))  # noqa: E731
+            share = lambda flags, keys=jailbroken: sum(flags.get(k, False) for k in keys) / max(1, len(keys))  # noqa: E731
             print(f"  jailbroken answers read as refusal: ours {share(ours):.3f}, "
                   f"GCG prefixes {share({k: contains_any(events[k].get('output_text') or '', GCG_PREFIXES) for k in jailbroken}):.3f}")
             continue

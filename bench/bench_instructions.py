@@ -46,9 +46,9 @@ WARM_EVENTS = 3000
 
 def _child(events: int, timings_path: str | None) -> None:
     """Run every stage on both message shapes, with a marker call before and after each."""
+    from bench_pipeline import event_class  # bench/ is on the path: it holds this script
     from prometheus_client import CollectorRegistry
 
-    from bench_pipeline import event_class  # bench/ is on the path: it holds this script
     from monitor.events import decode_record
     from monitor.metrics import Metrics
     from monitor.pipeline import Pipeline

@@ -315,9 +315,11 @@ def _cmd_demo(args) -> int:
 
 def _cmd_encoder(args) -> int:
     if args.encoder == "static":
-        from monitor.embeddings.static import build_static_model as build, built, default_directory
+        from monitor.embeddings.static import build_static_model as build
+        from monitor.embeddings.static import built, default_directory
     else:
-        from monitor.embeddings.onnx_int8 import build_int8_model as build, built, default_directory
+        from monitor.embeddings.onnx_int8 import build_int8_model as build
+        from monitor.embeddings.onnx_int8 import built, default_directory
 
     directory = Path(args.dir) if args.dir else default_directory()
     if built(directory) and not args.force:

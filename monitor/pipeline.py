@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterator
 from time import perf_counter
-from typing import Iterator
 
 import msgspec
 

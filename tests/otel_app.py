@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fake_openai
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk._logs import LoggerProvider
@@ -31,8 +32,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
-
-import fake_openai
 
 
 class RequestsToFile(SpanExporter, LogRecordExporter):
@@ -109,8 +108,8 @@ def main(library: str, out_dir: Path, plan: list) -> None:
 def run_agent(tracer_provider, plan: list) -> None:
     """The same plan through an openai-agents Agent: its model calls, tool calls and agent runs come from the framework."""
     import agents
-    from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
     from openai import AsyncOpenAI
+    from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
 
     agents.set_trace_processors([])  # no export to the OpenAI platform: OpenInference turns the framework's traces into OTel spans
     OpenAIAgentsInstrumentor().instrument(tracer_provider=tracer_provider)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from monitor.detectors import BernoulliCUSUM, CUSUM, RiverDetector, build_detector
+from monitor.detectors import CUSUM, BernoulliCUSUM, RiverDetector, build_detector
 
 
 def detections(detector, stream) -> list[int]:

@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import model_call
+
 from monitor.detectors import EmbeddingDrift, build_detector
 
 DIMS = 16
@@ -325,7 +325,7 @@ def test_the_worker_in_sample_mode_embeds_before_the_pipeline_and_exports_the_sa
 
     processor = StreamProcessor(thresholds, metrics=metrics, embedder=Embedder(EmbeddingBudget(share=0.9, clock=clock), encoder_factory=Fixed))
     metrics.embedder = processor.embedder
-    processor.embedder.encoder  # loaded and calibrated at start, as the worker does
+    processor.embedder.load()  # loaded and calibrated at start, as the worker does
     processor.assign("ai.events", 0)
     batch = json.dumps([model_call(i) for i in range(700)]).encode()
     processor.handle("ai.events", 0, 0, batch)
@@ -373,8 +373,8 @@ def test_the_encoder_setting_is_validated(thresholds):
 
 def test_semantic_cues_refuse_an_encoder_their_margins_were_not_chosen_on():
     import yaml
-
     from conftest import REPO
+
     from monitor.embeddings.embedder import fraction_embedder
     from monitor.thresholds import parse_thresholds
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import encode, model_call, tool_call
 
 from monitor.events import REJECT_REASONS, decode_record
-
-from conftest import encode, model_call, tool_call
 
 
 def reasons(raw) -> list[str]:

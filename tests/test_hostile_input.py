@@ -11,6 +11,7 @@ import math
 import time
 
 import pytest
+from conftest import encode, model_call, tool_call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,6 @@ from monitor.detectors.cusum import CUSUM
 from monitor.pipeline import Pipeline
 from monitor.signals.agent_loop import SessionTracker
 from monitor.worker.processor import StreamProcessor
-
-from conftest import encode, model_call, tool_call
 
 EXTREME_FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),

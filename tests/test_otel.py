@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.trace import Status, StatusCode
 
 from monitor.cli import main
@@ -260,6 +260,7 @@ def test_our_json_path_ignores_other_kinds_fields_and_reads_otel_names_as_librar
 # -- the worker, against the real embedded broker ------------------------------------------
 
 from kafka_helpers import Names, WorkerProcess, produce, read_topic  # noqa: E402
+
 from monitor.worker.broker import EmbeddedBroker  # noqa: E402
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import random
 
+from conftest import encode, model_call, tool_call
+
 from monitor.events import decode_record
 from monitor.findings import encode_finding
 from monitor.pipeline import Pipeline
 from monitor.signals.tool_scope import Boundaries
-
-from conftest import encode, model_call, tool_call
 
 REFUSAL = "I'm sorry, but I can't help with that."
 ANSWER = "Here is the answer you asked for."

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import model_call, tool_call
+
 from monitor.signals.prompt_injection import injection_score, prompt_injection_signal
 
 INJECTIONS = [

@@ -7,13 +7,12 @@ import json
 import random
 
 import pytest
+from conftest import SAMPLE, encode, model_call, tool_call
 
 from monitor.cli import main
 from monitor.replay.run import format_summary, replay
 from monitor.replay.scoring import load_incidents, score
 from monitor.replay.simulate import write_simulation
-
-from conftest import SAMPLE, encode, model_call, tool_call
 
 
 @pytest.fixture(scope="module")

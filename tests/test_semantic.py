@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import REPO, model_call, tool_call
+
 from monitor.embeddings.budget import FractionSampler
 from monitor.embeddings.embedder import Embedder
 from monitor.events import decode_record
@@ -162,7 +162,7 @@ def test_an_injection_worded_unlike_the_cues_is_flagged_once_embedded(real_embed
 def test_the_embedder_embeds_the_prompt_apart_unless_the_producer_sent_one():
     encoder = ContextCountingEncoder()
     embedder = Embedder(FractionSampler(1.0), encoder_factory=lambda: encoder)
-    embedder.encoder  # load (calibration and exemplars) before counting
+    embedder.load()  # calibration and exemplars encoded before counting
     asked = decode_record(json.dumps(model_call(1, input_text="Where is my parcel?")).encode())[0]
     sent = decode_record(json.dumps(model_call(2, input_text="Where is my parcel?", input_embedding=[1.0, 0.0])).encode())[0]
     assert embedder.embed(asked + sent) == 2

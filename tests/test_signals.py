@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import encode, model_call, tool_call
 
 from monitor.events import decode_record
 from monitor.signals.agent_loop import SessionTracker
@@ -15,8 +16,6 @@ from monitor.signals.kill_switch import KillSwitchState
 from monitor.signals.latency import latency_signal
 from monitor.signals.tool_failure import tool_failure_signal
 from monitor.signals.tool_scope import Boundaries, BoundariesError, load_boundaries, tool_scope_signal
-
-from conftest import encode, model_call, tool_call
 
 HALLUCINATION = {"min_mean_logprob": -1.5, "min_context_support": 0.35, "flag_truncation": True}
 

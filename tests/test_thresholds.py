@@ -7,11 +7,10 @@ import re
 
 import pytest
 import yaml
+from conftest import REPO
 
 from monitor.signals import SIGNALS
 from monitor.thresholds import ThresholdsError, load_thresholds, parse_thresholds
-
-from conftest import REPO
 
 
 @pytest.fixture(scope="module")

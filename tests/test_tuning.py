@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 import yaml
-
 from conftest import REPO, SAMPLE
+
 from monitor.cli import main
 from monitor.replay.run import replay
 from monitor.replay.scoring import load_incidents, score

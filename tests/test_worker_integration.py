@@ -11,14 +11,13 @@ import time
 
 import pytest
 import yaml
+from conftest import REPO, encode, model_call
+from kafka_helpers import Names, WorkerProcess, produce, read_topic
 
 from monitor.pipeline import Pipeline
 from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import load_thresholds
 from monitor.worker.broker import EmbeddedBroker, free_port
-
-from conftest import REPO, encode, model_call
-from kafka_helpers import Names, WorkerProcess, produce, read_topic
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -6,14 +6,13 @@ import hashlib
 import json
 
 import pytest
+from conftest import encode, model_call, tool_call
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.metrics import Metrics
 from monitor.worker.processor import MAX_DEAD_LETTER_BYTES, StreamProcessor
 from monitor.worker.settings import SettingsError, WorkerSettings, settings_from
 from monitor.worker.snapshot_records import CHUNK_BYTES, assemble, manifest_key, snapshot_records
-
-from conftest import encode, model_call, tool_call
 
 
 def test_settings_come_from_flags_then_environment_then_defaults():

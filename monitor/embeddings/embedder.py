@@ -63,6 +63,10 @@ class Embedder:
                 self.scorer = SemanticScorer.from_encoder(self._encoder, self.grounded_similarity)
         return self._encoder
 
+    def load(self):
+        """Load and calibrate the encoder now (the worker does at start, so that a missing model fails there); returns it."""
+        return self.encoder
+
     def _calibrate(self) -> None:
         """Measure the encoder's cost before a time budget relies on it (the first call warms it up)."""
         sample = ["The order shipped yesterday and should arrive within three business days."] * 16
@@ -94,7 +98,7 @@ class Embedder:
             return 0
         chosen = [event for (_, event), take in zip(candidates, self.sampler.choose(candidates)) if take]
         if chosen and self._encoder is None:
-            self.encoder  # loading and calibrating is not charged to the step
+            self.load()  # loading and calibrating is not charged to the step
             started = time.perf_counter()
         encoded = self._embed_chosen(chosen) if chosen else 0
         self.sampler.spent(encoded, time.perf_counter() - started)  # choosing is charged too, even when nothing is chosen

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 
-from monitor.events import parse_ts
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from monitor.events import parse_ts
 
 
 def expressible(event: dict) -> bool:

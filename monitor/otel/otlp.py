@@ -17,7 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 from google.protobuf import json_format

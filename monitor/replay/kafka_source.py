@@ -8,7 +8,7 @@ end offset when reading starts: a replay of a live topic finishes.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterator
+from collections.abc import Iterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 

@@ -12,9 +12,9 @@ import base64
 import gzip
 import heapq
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from monitor.events import Event, Reject, decode_record
 

@@ -19,10 +19,10 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-START = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc).timestamp()
+START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC).timestamp()
 
 MODELS = {
     # model: (provider, version, share of model calls, median latency s, seconds per token)
@@ -163,7 +163,7 @@ class _Traffic:
         event = {
             "kind": kind,
             "event_id": self.next_id(),
-            "ts": datetime.fromtimestamp(round(self.ts, 3), tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": datetime.fromtimestamp(round(self.ts, 3), tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "caller": f"user-{rng.randrange(5000):04d}",
         }
         if agent is not None:
@@ -327,7 +327,7 @@ def simulate(n_events: int, *, seed: int = 7, incidents: bool = True) -> tuple[l
 
 
 def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def write_boundaries(directory: str | Path) -> Path:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from monitor.pipeline import Pipeline
 from monitor.replay.run import ReplayReport, replay
 
-
 _NUMBERS = (float, int, bool)
 
 

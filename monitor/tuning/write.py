@@ -9,7 +9,7 @@ replacing the comment a previous ``aifm tune`` wrote there.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitor.tuning.history import History
 from monitor.tuning.sweep import SignalTuning
@@ -19,7 +19,7 @@ _TUNE_COMMENT = re.compile(r"^\s*# (aifm tune |  \S)")
 
 
 def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def evidence(tuning: SignalTuning, history: History, when: str) -> list[str]:
@@ -48,7 +48,7 @@ def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: 
     With ``encoder`` (the history was embedded by it), embedding drift's ``h`` goes to
     ``per_encoder.<encoder>.h`` where the file has one: its value is that vector space's.
     """
-    when = when or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    when = when or datetime.now(UTC).strftime("%Y-%m-%d")
     by_signal = {tuning.signal: tuning for tuning in tunings}
     targets = {signal: ["signals", signal, "detector", "h"] for signal in by_signal}
     per_encoder = ("signals", "embedding_drift", "per_encoder", encoder, "h")

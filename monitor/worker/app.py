@@ -265,7 +265,7 @@ async def _until_sent(publish, message, output, metrics: Metrics) -> None:
         try:
             await publish(message, output)
             return
-        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, KafkaError, OSError) as error:
             if isinstance(error, KafkaError) and not error.retriable:
                 raise
             metrics.broker_errors.inc()

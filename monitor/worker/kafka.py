@@ -93,7 +93,7 @@ async def wait_for_broker(settings: WorkerSettings, metrics=None, *, max_delay: 
             if metrics is not None:
                 metrics.broker_up.set(1)
             return
-        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, KafkaError, OSError) as error:
             if metrics is not None:
                 metrics.broker_up.set(0)
                 metrics.broker_errors.inc()
@@ -138,7 +138,7 @@ async def read_snapshots(settings: WorkerSettings, partitions: list[tuple[str, i
         return {}
     try:
         return await asyncio.wait_for(_read_snapshots(settings, partitions), timeout)
-    except (asyncio.TimeoutError, KafkaError) as error:
+    except (TimeoutError, KafkaError) as error:
         log.warning("could not read detector snapshots (%s); %d partition(s) start fresh", type(error).__name__, len(partitions))
         return {}
 

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -329,7 +329,7 @@ class StreamProcessor:
             ("aifm.source.topic", topic.encode()),
             ("aifm.source.partition", str(partition).encode()),
             ("aifm.source.offset", str(offset).encode()),
-            ("aifm.rejected_at", datetime.now(timezone.utc).isoformat(timespec="milliseconds").encode()),
+            ("aifm.rejected_at", datetime.now(UTC).isoformat(timespec="milliseconds").encode()),
         ]
 
 
