@@ -30,7 +30,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, embed_default: str
         "--embed",
         default=embed_default,
         metavar="all|off|FRACTION",
-        help="which outputs without a precomputed embedding to embed (all-MiniLM-L6-v2) for embedding drift: all, off, or a fraction "
+        help="which outputs without a precomputed embedding to embed (with --encoder) for embedding drift: all, off, or a fraction "
         f"in (0, 1] chosen by event id, the same on every run (default {default_help})",
     )
     parser.add_argument(
