@@ -115,6 +115,11 @@ class EmbeddingDrift:
         return self._drift_detected
 
     @property
+    def distance_cusum(self) -> CUSUM:
+        """The CUSUM this detector runs on distances to its reference (tuning replays recorded distances through one)."""
+        return self._cusum
+
+    @property
     def warming_up(self) -> bool:
         return self._centroid is None or self._cusum.warming_up
 

@@ -22,7 +22,6 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from monitor.detectors import build_detector
-from monitor.detectors.cusum import CUSUM
 from monitor.replay.scoring import LabelledIncident
 from monitor.thresholds import SignalConfig
 from monitor.tuning.history import History, StreamRecord
@@ -104,11 +103,10 @@ def replay_stream(record: StreamRecord, method: str, params: dict, min_samples: 
     (the recorded ones were measured against the reference of the recorded run).
     """
     skip_after_alarm, offset = 0, 0
+    detector = build_detector(method, params)
     if method == "embedding_drift":
-        detector = CUSUM(warmup=params["warmup"], k=params["k"], h=params["h"], direction="up", clip=params.get("clip", 4.0))
-        skip_after_alarm = offset = params["reference"]  # the floor counts the reference's vectors too
-    else:
-        detector = build_detector(method, params)
+        skip_after_alarm = offset = detector.reference  # the floor counts the reference's vectors too
+        detector = detector.distance_cusum
     update = detector.update
     alarms = []
     bounds = [*record.segments, len(record.values)]
