@@ -8,6 +8,7 @@ agent_sel = matchers("agent")
 signals = thresholds().signals
 findings = queries.select("aifm_findings_total", agent_sel)
 agent_drift = queries.select("aifm_detector_statistic", f'{agent_sel},agent!=""', signal="embedding_drift")  # agents' streams, not models'
+call_rate = queries.select("aifm_detector_statistic", agent_sel, signal="usage", detector="calls_per_minute")
 
 dashboard = new_dashboard(
     title="AI failure monitor / Agents and tools",
@@ -54,6 +55,18 @@ dashboard = new_dashboard(
             [target(f"max by (agent, detector) ({agent_drift})", "{{agent}} {{detector}}")],
             threshold=signals["embedding_drift"].detector.params["h"],
             description="Outputs (centroid) and prompts (prompt_centroid) of each agent against their own reference: agents sharing a model do not dilute each other here.",
+        ),
+        row("Volume"),
+        timeseries(
+            "Events per minute per agent",
+            [target(f"60 * {queries.events_rate('audit_gap', agent_sel, RATE)}", "{{agent}}")],
+            description="Every event an agent emits (each is checked for audit gaps): what the calls-per-minute detector watches, feedback and control events aside.",
+        ),
+        timeseries(
+            "Calls-per-minute detector vs threshold",
+            [target(f"max by (agent) ({call_rate})", "{{agent}}")],
+            threshold=signals["usage"].detector_for("calls_per_minute").params["h"],
+            description="Two-sided CUSUM on an agent's model and tool calls per minute, its reference following the daily cycle: a runaway agent, or one fallen silent.",
         ),
         timeseries("Audit-trail gaps", [target(queries.flagged_ratio("audit_gap", agent_sel, RATE), "{{agent}}")], unit="percentunit", description="Share of events missing a field Control 3 requires."),
         timeseries("Findings by agent", [target(f"sum by (agent, signal) (increase({findings}[{RATE}]))", "{{agent}} {{signal}}")], stack=True),

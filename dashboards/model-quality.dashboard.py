@@ -56,5 +56,15 @@ dashboard = new_dashboard(
             description="Per output token, so a slower provider is told apart from longer answers.",
         ),
         detector("latency", "Latency detectors vs threshold"),
+        row("Usage"),
+        timeseries(
+            "Tokens per call",
+            [
+                target(f"sum by (model) (rate({queries.select('aifm_model_tokens_total', sel, direction='input')}[{RATE}])) / {queries.events_rate('error_rate', sel, RATE)}", "{{model}} input", "A"),
+                target(f"sum by (model) (rate({queries.select('aifm_model_tokens_total', sel, direction='output')}[{RATE}])) / {queries.events_rate('error_rate', sel, RATE)}", "{{model}} output", "B"),
+            ],
+            description="Input and output tokens per model call (every call is checked for provider errors, so error_rate's events count the calls).",
+        ),
+        detector("usage", "Token usage detectors vs threshold"),
     ],
 )

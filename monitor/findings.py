@@ -32,6 +32,9 @@ ALERT_NAMES = {
     ("embedding_drift", "centroid"): "AIFMEmbeddingDrift",
     ("embedding_drift", "prompt_centroid"): "AIFMPromptDrift",
     ("prompt_injection", "content"): "AIFMPromptInjectionInContent",
+    ("usage", "input_tokens"): "AIFMInputTokensShift",
+    ("usage", "output_tokens"): "AIFMOutputTokensShift",
+    ("usage", "calls_per_minute"): "AIFMAgentCallRateShift",
     ("model_version", "change"): "AIFMModelVersionChanged",
 }
 
@@ -57,6 +60,7 @@ FINDING_KEYS = {
     "feedback": ("model", "agent"),
     "embedding_drift": ("model", "agent"),  # a model's stream, or an agent's
     "prompt_injection": ("agent", "tool"),
+    "usage": ("model", "agent"),  # tokens per model, calls per minute per agent
     "model_version": ("model",),
 }
 

@@ -61,6 +61,7 @@ class Metrics:
         self.version_changes = Tally()  # (model, model_version)
         self.blocked_tool_calls = Tally()  # (agent, tool)
         self.kill_switch_events = Tally(dict.fromkeys(CONTROL_ACTIONS, 0))  # action
+        self.tokens = Tally()  # (model, "input" | "output")
         self.finding_severities: dict[tuple[str, str], tuple[str, str]] = {}  # (signal, detector) -> (alert, severity)
         self.embedder = None  # set by the worker in embedding sample mode
         self.cap = SeriesCap()  # worker-wide: partitions cap their own keys, this caps what the worker exports
@@ -134,6 +135,12 @@ class Metrics:
             buckets.observe(latency["seconds"])
             if latency["per_token_seconds"] is not None:
                 self.per_token_latency[model].observe(latency["per_token_seconds"])
+        usage = signals.get("usage")
+        if usage is not None:
+            for direction in ("input", "output"):
+                tokens = usage[f"{direction}_tokens"]
+                if tokens is not None:
+                    self.tokens[(model, direction)] += tokens
         if event.kind == "control":
             self.kill_switch_events[event.action] += 1
         if event.ts is not None and event.ts > self.last_event_ts:
@@ -222,6 +229,7 @@ class _EventCounters:
         ("version_changes", "aifm_model_version_changes", "Serving model version changes seen.", ("model", "model_version")),
         ("blocked_tool_calls", "aifm_tool_calls_blocked", "Tool calls a pre-call gate blocked.", ("agent", "tool")),
         ("kill_switch_events", "aifm_kill_switch_events", "Control events, by action.", ("action",)),
+        ("tokens", "aifm_model_tokens", "Tokens of model calls, by model and direction (input, output; a failed call's output is not counted).", ("model", "direction")),
     )
 
     def __init__(self, metrics: Metrics) -> None:

@@ -38,6 +38,7 @@ from monitor.signals.prompt_injection import prompt_injection_signal
 from monitor.signals.refusal import refusal_signal
 from monitor.signals.tool_failure import tool_failure_signal
 from monitor.signals.tool_scope import Boundaries, tool_scope_signal
+from monitor.signals.usage import log_tokens, usage_signal
 from monitor.snapshot import SnapshotError, decode_snapshot, encode_snapshot
 from monitor.thresholds import Thresholds
 
@@ -52,6 +53,9 @@ _SUMMARIES = {
     ("latency", "per_token_seconds"): "Model latency per output token shifted away from its reference.",
     ("embedding_drift", "centroid"): "Model outputs moved away from the reference centroid of their embeddings.",
     ("embedding_drift", "prompt_centroid"): "Prompts to this model moved away from the reference centroid of their embeddings.",
+    ("usage", "input_tokens"): "Input tokens per call to this model shifted away from their reference.",
+    ("usage", "output_tokens"): "Output tokens per call of this model shifted away from their reference.",
+    ("usage", "calls_per_minute"): "This agent's calls per minute shifted away from their reference.",
 }
 
 
@@ -93,9 +97,12 @@ _STREAMS_BY_LABEL = {
         ("feedback", "rate", "feedback"),
         ("embedding_drift", "centroid", "embedding_drift"),
         ("embedding_drift", "prompt_centroid", "prompt_drift"),
+        ("usage", "input_tokens", "input_tokens"),
+        ("usage", "output_tokens", "output_tokens"),
     ),
     "agent": (
         ("audit_gap", "rate", "audit_gap"),
+        ("usage", "calls_per_minute", "calls"),
         ("feedback", "rate", "feedback"),
         ("embedding_drift", "centroid", "embedding_drift"),
         ("embedding_drift", "prompt_centroid", "prompt_drift"),
@@ -111,14 +118,14 @@ class _KeyStreams:
     lookup, which is most of what a detector update costs in Python.
     """
 
-    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure", "embedding_drift", "prompt_drift")
+    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure", "embedding_drift", "prompt_drift", "input_tokens", "output_tokens", "calls")
 
     def __init__(self, key: dict[str, str], label: str, signals: dict) -> None:
         self.key = key
         for attribute in self.__slots__[1:]:
             setattr(self, attribute, None)
         for signal, detector_name, attribute in _STREAMS_BY_LABEL[label]:
-            setattr(self, attribute, _Stream(signal, detector_name, signals[signal].detector.build()))
+            setattr(self, attribute, _Stream(signal, detector_name, signals[signal].detector_for(detector_name).build()))
 
     def all(self) -> Iterator[_Stream]:
         for attribute in self.__slots__[1:]:
@@ -444,6 +451,14 @@ class Pipeline:
         error = error_signal(event.error_type)
         signals["error_rate"] = error
         self._observe(keyed, keyed.error_rate, error["flag"], event, findings)
+        usage = usage_signal(event.input_tokens, None if error["flag"] else event.output_tokens)  # a failed call's output is no answer
+        if usage is not None:
+            signals["usage"] = usage
+            if usage["input_tokens"] is not None:
+                self._observe(keyed, keyed.input_tokens, log_tokens(usage["input_tokens"]), event, findings)
+            if usage["output_tokens"] is not None:
+                self._observe(keyed, keyed.output_tokens, log_tokens(usage["output_tokens"]), event, findings)
+        self._count_call(event, findings)
         if event.embedding is not None or event.input_embedding is not None:
             started = perf_counter()
             self._embedding(keyed, event, signals, findings)
@@ -493,8 +508,15 @@ class Pipeline:
         self._observe(keyed, stream, vector, event, findings)
         return True
 
+    def _count_call(self, event: Event, findings: list[Finding]) -> None:
+        """One call (model or tool) of a named agent, for its calls per minute."""
+        if event.agent is not None:
+            agent = self._key_streams("agent", event.agent)
+            self._observe(agent, agent.calls, 1.0, event, findings)
+
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         keyed = self._key_streams("tool", event.tool, agent=event.agent)
+        self._count_call(event, findings)
         self._check_halted(event, ts, signals, findings)
         failure = tool_failure_signal(event.status, event.result)
         if failure is not None:
@@ -638,7 +660,7 @@ class Pipeline:
     def _observe(self, keyed: _KeyStreams, stream: _Stream, value: float, event: Event, findings: list[Finding]) -> None:
         stream.count += 1
         detector = stream.detector
-        detector.update(value)
+        detector.update(value, event.ts if event.ts is not None else self.clock)
         if detector.drift_detected:
             self._detector_finding(keyed, stream, event, findings)
             stream.onset = None  # the detector re-learns: the next change has an onset of its own

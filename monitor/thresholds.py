@@ -57,8 +57,9 @@ SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
     "feedback": {"negative_below": (float, _UNIT), "negative_labels": (list, _ANY)},
     "embedding_drift": {"outlier_z": (float, _NON_NEGATIVE)},
     "prompt_injection": {"flag_score": (float, _UNIT), "cooldown_seconds": (float, _NON_NEGATIVE), **_SEMANTIC_MARGINS},
+    "usage": {},
 }
-SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback", "embedding_drift"})
+SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback", "embedding_drift", "usage"})
 
 
 class ThresholdsError(ValueError):
@@ -80,6 +81,12 @@ class SignalConfig:
     min_samples: int
     detector: DetectorSpec | None
     options: dict[str, Any] = field(default_factory=dict)
+    #: Streams whose detector is not ``detector`` (``streams.<name>.detector``), e.g. usage's calls per minute.
+    stream_detectors: dict[str, DetectorSpec] = field(default_factory=dict)
+
+    def detector_for(self, stream: str) -> DetectorSpec | None:
+        """The detector of one of this signal's streams (a detector name of ``ALERT_NAMES``)."""
+        return self.stream_detectors.get(stream, self.detector)
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,7 @@ def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Threshol
 def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
     where = f"signals.{name}"
     options_spec = SIGNAL_OPTIONS[name]
-    allowed = {"severity", "min_samples", "detector", *options_spec, *(("per_encoder",) if name == "embedding_drift" else ())}
+    allowed = {"severity", "min_samples", "detector", "streams", *options_spec, *(("per_encoder",) if name == "embedding_drift" else ())}
     _reject_unknown(raw, allowed, where, fail)
     severity = raw.get("severity")
     if severity not in SEVERITIES:
@@ -165,8 +172,9 @@ def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
     detector = None
     if name in SIGNALS_WITH_DETECTOR:
         detector = _parse_detector(raw.get("detector"), f"{where}.detector", fail)
-    elif "detector" in raw:
+    elif "detector" in raw or "streams" in raw:
         raise fail(f"{where}.detector", "this signal raises a finding per violation and takes no detector")
+    stream_detectors = _stream_detectors(name, raw.get("streams", {}), f"{where}.streams", fail)
     options = {}
     for option, (kind, (low, high)) in options_spec.items():
         if option not in raw:
@@ -187,7 +195,22 @@ def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
         options["per_encoder"] = _per_encoder(raw["per_encoder"], detector, f"{where}.per_encoder", fail)
     if "semantic_margin_from" in options and not options["semantic_margin_from"] < options["semantic_margin_full"]:
         raise fail(f"{where}.semantic_margin_full", f"must exceed semantic_margin_from ({options['semantic_margin_from']}), got {options['semantic_margin_full']}")
-    return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options)
+    return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options, stream_detectors=stream_detectors)
+
+
+def _stream_detectors(signal: str, raw: Any, where: str, fail) -> dict[str, DetectorSpec]:
+    """``streams: {<stream>: {detector: {...}}}``: a detector of its own for some of a signal's streams."""
+    from monitor.findings import ALERT_NAMES
+
+    streams = sorted(detector for name, detector in ALERT_NAMES if name == signal)
+    specs = {}
+    for stream, spec in _mapping(raw, where, fail).items():
+        if stream not in streams:
+            raise fail(f"{where}.{stream}", f"not a stream of {signal}; its streams: {', '.join(streams)}")
+        spec = _mapping(spec, f"{where}.{stream}", fail)
+        _reject_unknown(spec, {"detector"}, f"{where}.{stream}", fail)
+        specs[stream] = _parse_detector(spec.get("detector"), f"{where}.{stream}.detector", fail)
+    return specs
 
 
 def _required_fields(value: dict, where: str, fail) -> dict[str, tuple[str, ...]]:

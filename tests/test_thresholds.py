@@ -60,6 +60,11 @@ def mutate(document, path, value):
         (("signals", "latency"), KeyError, r"signals: missing latency"),
         (("signals", "toxicity"), {"severity": "warning"}, r"signals.toxicity: unknown signal"),
         (("keys", "max_values_per_label"), 0, r"keys.max_values_per_label: expected an integer >= 1"),
+        (("signals", "usage", "streams", "calls_per_hour"), {"detector": {"method": "cusum"}}, r"signals.usage.streams.calls_per_hour: not a stream of usage; its streams: calls_per_minute, input_tokens, output_tokens"),
+        (("signals", "usage", "streams", "calls_per_minute", "detector", "window"), 0, r"signals.usage.streams.calls_per_minute.detector: window must be"),
+        (("signals", "latency", "detector", "memory"), -1.0, r"memory must be a finite number >= 0"),
+        (("signals", "latency", "detector", "test_after"), 1, r"test_after must be an integer in \[2, warmup=300\]"),
+        (("signals", "audit_gap", "detector", "by_hour"), True, r"by_hour learns the rate's daily profile: it needs a learned p0"),
     ],
 )
 def test_invalid_settings_fail_with_the_setting_and_the_valid_range(document, path, value, message):
@@ -82,3 +87,9 @@ def test_environment_variable_names_the_default_file(tmp_path, monkeypatch, docu
     custom.write_text(yaml.safe_dump(mutate(document, ("signals", "refusal", "flag_score"), 0.8)))
     monkeypatch.setenv("AIFM_THRESHOLDS", str(custom))
     assert load_thresholds().signals["refusal"].options["flag_score"] == 0.8
+
+
+def test_a_stream_can_have_a_detector_of_its_own(thresholds):
+    usage = thresholds.signals["usage"]
+    assert usage.detector_for("input_tokens") is usage.detector
+    assert usage.detector_for("calls_per_minute").method == "event_rate"

@@ -170,7 +170,7 @@ def test_a_river_detector_is_left_as_configured_and_the_output_says_why(tmp_path
         signals=["refusal", "latency"],
     )
     assert [t.signal for t in outcome.tunings] == ["latency"]
-    assert outcome.skipped == ["refusal: method adwin has no decision threshold h to sweep (tuned methods: bernoulli_cusum, cusum, embedding_drift)"]
+    assert outcome.skipped == ["refusal: method adwin has no decision threshold h to sweep (tuned methods: bernoulli_cusum, cusum, embedding_drift, event_rate)"]
 
 
 def test_tune_records_drift_distances_and_writes_the_encoders_own_h(tmp_path, capsys):
@@ -196,3 +196,25 @@ def test_tune_records_drift_distances_and_writes_the_encoders_own_h(tmp_path, ca
     h_line = next(i for i in range(static, len(lines)) if lines[i].strip().startswith("h:"))
     assert lines[h_line].strip() == f"h: {static_h!r}"
     assert any(line.strip().startswith("# aifm tune") for line in lines[static:h_line]), "the evidence sits above the encoder's h"
+
+
+def test_a_stream_with_its_own_detector_is_tuned_and_written_in_its_own_place(tmp_path, sample_boundaries):
+    outcome = tune(
+        [SAMPLE / "events.jsonl.gz"],
+        thresholds=load_thresholds(SHIPPED),
+        thresholds_text=SHIPPED.read_text(),
+        boundaries=sample_boundaries,
+        incidents=[],
+        budget_per_day=30.0,
+        signals=["usage"],
+    )
+    assert [(t.name, t.method) for t in outcome.tunings] == [("usage", "cusum"), ("usage/calls_per_minute", "event_rate")]
+    calls = outcome.tunings[1]
+    assert calls.events == sum(len(r.values) for r in outcome.history.by_signal("usage") if r.detector == "calls_per_minute")
+    tuned = parse_thresholds(yaml.safe_load(outcome.text))
+    assert tuned.signals["usage"].detector_for("calls_per_minute").params["h"] == calls.chosen.h
+    assert tuned.signals["usage"].detector.params["h"] == outcome.tunings[0].chosen.h
+    lines = outcome.text.splitlines()
+    stream = lines.index("      calls_per_minute:")
+    h_line = next(i for i in range(stream, len(lines)) if lines[i].strip().startswith("h:"))
+    assert any("aifm tune" in line for line in lines[stream:h_line]), "the evidence sits above the stream's h"

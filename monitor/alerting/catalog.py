@@ -44,20 +44,23 @@ _FINDING_TEXT = {
     ("prompt_injection", "content"): (_AGENT_TOOL, "read content (a retrieved document or a tool result) carrying instructions aimed at the model", "Untrusted content carries a prompt injection."),
     ("embedding_drift", "centroid"): (_EITHER, "says something else than in its reference period: its output embeddings moved away from the reference centroid", "A model's outputs drifted away from their reference content."),
     ("embedding_drift", "prompt_centroid"): (_EITHER, "is asked something else than in its reference period: its prompt embeddings moved away from the reference centroid", "What users ask a model drifted away from its reference."),
+    ("usage", "input_tokens"): (_MODEL, "is sent a different number of input tokens per call than in its reference (higher or lower)", "Input tokens per call shifted."),
+    ("usage", "output_tokens"): (_MODEL, "answers with a different number of output tokens per call than in its reference (higher or lower)", "Output tokens per call shifted."),
+    ("usage", "calls_per_minute"): (_AGENT, "makes more (or fewer) calls per minute than its reference", "An agent's call rate shifted."),
     ("model_version", "change"): (_MODEL, "started serving a new model version (its detectors started a new segment)", "A model's serving version changed."),
 }
 
 #: Why each alert's threshold is what it is, in one line (the runbook argues it at length).
 WHY = {
-    "AIFMRefusalRateHigh": "Bernoulli CUSUM tuned for a doubling of the refusal rate: 0.10 to 0.20 found in a median of 168 events at 0.23 false alarms per 1e5 events (bench/bench_detectors.py)",
+    "AIFMRefusalRateHigh": "Bernoulli CUSUM tuned for a doubling of the refusal rate, by hour of day: 0.10 to 0.20 found in a median of 168 events at 0.23 false alarms per 1e5 events (bench/bench_detectors.py); the night's own rate is not a rise (bench/bench_diurnal.py)",
     "AIFMHallucinationProxyRateHigh": "the refusal test applied to the share of answers failing a proxy; proxies are noisy one by one, a doubling of their rate is not",
     "AIFMToolFailureRateHigh": "a doubling of a tool's failure rate; 200-event warm-up because tools see less traffic than models",
     "AIFMToolScopeViolation": "any call outside the written boundary (Controls 2, 7); critical because it may be a prompt injection succeeding",
     "AIFMAgentLoopRepeatedCall": "8 identical calls in one session is past any retry policy; a runaway agent repeats side effects (Control 1)",
     "AIFMAgentSessionOverBudget": "far above a normal task's call count; boundary files set tighter budgets per agent",
-    "AIFMLatencyShift": "CUSUM on log-latency for a 1-sigma shift: median 23 events at 0.08 false alarms per 1e5 events",
+    "AIFMLatencyShift": "CUSUM on log-latency for a 1-sigma shift: median 23 events at 0.08 false alarms per 1e5 events; its reference follows the last ~15 minutes, so the daily peak is not a shift (bench/bench_diurnal.py)",
     "AIFMLatencyPerTokenShift": "per output token, so a slower provider is told apart from longer answers",
-    "AIFMProviderErrorRateHigh": "a doubling of provider errors over the learned base rate, with a 0.5% floor for normal background errors",
+    "AIFMProviderErrorRateHigh": "a doubling of provider errors over the learned rate for that hour of day (rate limits are likelier at the peak), with a 0.5% floor for normal background errors",
     "AIFMAuditTrailGaps": "fixed 1% tolerance, not learned: Control 3 wants complete records, so an always-incomplete trail alarms too",
     "AIFMKillSwitchEngaged": "every engagement, so the halt can be confirmed against the traffic (Control 1)",
     "AIFMCallAfterKillSwitch": "Control 1 wants a halt confirmed within 60 s; a later call means the switch did not hold",
@@ -65,6 +68,9 @@ WHY = {
     "AIFMPromptInjectionInContent": "every piece of untrusted content scoring at least flag_score on the injection cues (Control 6); an attempt, so a ticket: its success shows as AIFMToolScopeViolation",
     "AIFMEmbeddingDrift": "CUSUM on each embedded output's distance to the reference centroid: a 30% topic or language shift found in a median of 14 embedded outputs at 0.57 false alarms per 1e5, at most one output a second per stream (bench/bench_embedding_drift.py)",
     "AIFMPromptDrift": "the output-drift detector (same settings) on prompt embeddings: a new user population or use shows before the answers change",
+    "AIFMInputTokensShift": "CUSUM on log input tokens, both ways, its reference following the last 15 minutes so that the day's own swings are not a shift: a prompt template halving or doubling the prompt is found in minutes (bench/bench_diurnal.py)",
+    "AIFMOutputTokensShift": "the input-token detector on output tokens: answers twice as long cost twice as much and take longer",
+    "AIFMAgentCallRateShift": "CUSUM on an agent's calls per minute (Anscombe-transformed counts), both ways, following the daily cycle of volume: a runaway agent or one fallen silent, seen by teams that export nothing else",
     "AIFMModelVersionChanged": "context, routed nowhere: a regression that ships with a version is measured against the previous one (Control 9)",
     "AIFMWorkerDown": "5 minutes blind is the longest gap that still keeps the first signal ours, not a customer's",
     "AIFMNoEventsReceived": "15 minutes of no traffic at all is an outage of the producers or the topic, not a quiet hour",
@@ -221,6 +227,6 @@ def signal_threshold(thresholds: Thresholds, signal: str, detector: str) -> str:
         return "every kill_switch control event" if detector == "engaged" else (
             f"any call more than grace_seconds {options['grace_seconds']:g} after a halt (at most one finding per agent or model per {options['cooldown_seconds']:g} s)"
         )
-    spec = config.detector
+    spec = config.detector_for(detector)
     params = ", ".join(f"{name} {value}" for name, value in spec.params.items())
     return f"{spec.method} ({params}); min_samples {config.min_samples}"

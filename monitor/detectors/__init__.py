@@ -1,6 +1,7 @@
 """Incremental change detectors with one interface.
 
-Every detector has ``update(x) -> self``, a read-only ``drift_detected`` (true right
+Every detector has ``update(x, t=None) -> self`` (``t``: the value's event time, which
+detectors with a following reference read), a read-only ``drift_detected`` (true right
 after the update that crossed the threshold; the detector then resets itself), the
 ``statistic`` it compares with its ``threshold`` (dashboards draw both), the
 ``alarm_statistic`` at its last alarm, ``warming_up`` and ``segment()`` (a model-version
@@ -14,9 +15,10 @@ from typing import Any, Protocol
 from monitor.detectors.bernoulli_cusum import BernoulliCUSUM
 from monitor.detectors.cusum import CUSUM
 from monitor.detectors.embedding_drift import EmbeddingDrift
+from monitor.detectors.event_rate import EventRate
 from monitor.detectors.river_adapter import RiverDetector
 
-METHODS = ("cusum", "bernoulli_cusum", "adwin", "page_hinkley", "ddm", "hddm_a", "embedding_drift")
+METHODS = ("cusum", "bernoulli_cusum", "event_rate", "adwin", "page_hinkley", "ddm", "hddm_a", "embedding_drift")
 #: Methods whose ``update`` takes a vector (an embedding), not a number.
 VECTOR_METHODS = frozenset({"embedding_drift"})
 
@@ -37,7 +39,7 @@ class Detector(Protocol):
     @property
     def warming_up(self) -> bool: ...
 
-    def update(self, x: float) -> Detector: ...
+    def update(self, x: float, t: float | None = None) -> Detector: ...
 
     def segment(self) -> None: ...
 
@@ -48,6 +50,8 @@ def build_detector(method: Any, params: dict[str, Any]) -> Detector:
         return CUSUM(**params)
     if method == "bernoulli_cusum":
         return BernoulliCUSUM(**params)
+    if method == "event_rate":
+        return EventRate(**params)
     if method in ("adwin", "page_hinkley", "ddm", "hddm_a"):
         return RiverDetector(method, **params)
     if method == "embedding_drift":
@@ -55,4 +59,4 @@ def build_detector(method: Any, params: dict[str, Any]) -> Detector:
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-__all__ = ["BernoulliCUSUM", "CUSUM", "Detector", "EmbeddingDrift", "METHODS", "RiverDetector", "VECTOR_METHODS", "build_detector"]
+__all__ = ["BernoulliCUSUM", "CUSUM", "Detector", "EmbeddingDrift", "EventRate", "METHODS", "RiverDetector", "VECTOR_METHODS", "build_detector"]

@@ -5,6 +5,43 @@ from __future__ import annotations
 import math
 
 _REFRESH_MASK = 63  # re-derive the log-likelihood weights every 64 observations
+_HOURS = 24
+_KERNEL = ((-2, 1.0), (-1, 2.0), (0, 3.0), (1, 2.0), (2, 1.0))
+
+
+class HourlyProfile:
+    """A rate per hour of the day (UTC), learned over all the history seen: the shape of a daily cycle.
+
+    It is used once :attr:`complete`; until then the detector has one rate for every hour.
+    """
+
+    __slots__ = ("min_count", "n", "ones")
+
+    def __init__(self, min_count: int) -> None:
+        self.min_count = min_count
+        self.n = [0] * _HOURS
+        self.ones = [0] * _HOURS
+
+    def add(self, hour: int, x: bool | int) -> None:
+        self.n[hour] += 1
+        if x:
+            self.ones[hour] += 1
+
+    @property
+    def complete(self) -> bool:
+        """Every hour of the day has ``min_count`` observations: the profile has seen a whole day."""
+        return min(self.n) >= self.min_count
+
+    def rates(self) -> list[float]:
+        """Each hour's rate, smoothed over its neighbours (weights 1, 2, 3, 2, 1): a day of an hour's traffic is few events."""
+        rates = []
+        for hour in range(_HOURS):
+            n = ones = 0.0
+            for offset, weight in _KERNEL:
+                n += weight * self.n[(hour + offset) % _HOURS]
+                ones += weight * self.ones[(hour + offset) % _HOURS]
+            rates.append((ones + 0.5) / (n + 1.0))
+        return rates
 
 
 class BernoulliCUSUM:
@@ -34,6 +71,22 @@ class BernoulliCUSUM:
     h
         Decision threshold on the log-likelihood ratio (> 0); the in-control run
         length grows roughly as ``exp(h)``.
+    burst_ratio
+        None, or a second rate multiple (> ``ratio``) tested by a second sum beside the
+        first: a sum tuned for a doubling gathers evidence slowly from a rate ten times
+        its reference, a sum tuned for a larger multiple gathers it fast, and crosses
+        ``h`` almost never on in-control data. The statistic is the larger of the two.
+    by_hour
+        For a learned ``p0``: the in-control rate follows the hour of the day (UTC) of
+        each update's time ``t``. The detector learns a :class:`HourlyProfile` over all
+        the history it sees (only while no evidence is pending, so an incident is not
+        learned as the shape of the day) and, since its last alarm, a level: how the
+        stream compares with that profile. ``p0(t) = level * profile(hour of t)``. Rate
+        limits likelier at the daily peak are then the profile, and the same rate at
+        4 a.m. is a rise; after an alarm only the level is learned again. Until every
+        hour has ``warmup / 4`` observations (each hour's rate is smoothed over five, so
+        that is a warm-up's worth; the first day, at least), the detector has one rate
+        for every hour, as without ``by_hour``.
 
     Examples
     --------
@@ -52,7 +105,7 @@ class BernoulliCUSUM:
     proportion when inspecting continuously. Journal of Quality Technology 31(1), 87-108.
     """
 
-    def __init__(self, *, warmup: int = 500, p0: float | None = None, ratio: float = 2.0, min_p0: float = 0.005, h: float = 8.5):
+    def __init__(self, *, warmup: int = 500, p0: float | None = None, ratio: float = 2.0, min_p0: float = 0.005, h: float = 8.5, burst_ratio: float | None = None, by_hour: bool = False):
         if not (isinstance(warmup, int) and warmup >= 1):
             raise ValueError(f"warmup must be an integer >= 1, got {warmup!r}")
         if p0 is not None and not 0.0 < p0 < 1.0:
@@ -68,6 +121,15 @@ class BernoulliCUSUM:
         self.ratio = ratio
         self.min_p0 = min_p0
         self.h = h
+        if burst_ratio is not None and not burst_ratio > ratio:
+            raise ValueError(f"burst_ratio must exceed ratio ({ratio!r}) or be None, got {burst_ratio!r}")
+        self.burst_ratio = burst_ratio
+        if by_hour and p0 is not None:
+            raise ValueError("by_hour learns the rate's daily profile: it needs a learned p0 (p0: null)")
+        self.by_hour = bool(by_hour)
+        # An hour's rate is smoothed over five hours' observations: a quarter of the warm-up each is a warm-up's worth.
+        self._profile = HourlyProfile(max(1, warmup // 4)) if self.by_hour else None
+        self._hour: int | None = None  # the hour (since the epoch) the weights were derived for
         self._drift_detected = False
         self.alarm_statistic = 0.0
         self._relearn()
@@ -76,24 +138,53 @@ class BernoulliCUSUM:
         self._n = 0
         self._ones = 0
         self._sum = 0.0
+        self._burst = 0.0  # the burst_ratio's sum
         self._rate = None
+        self._since = [0] * _HOURS if self.by_hour else None  # observations per hour of day since the last alarm
 
     def state(self) -> list:
         """The learned state as plain numbers (a snapshot); the parameters come from the thresholds."""
-        return [self._n, self._ones, self._sum, self._rate, self.alarm_statistic]
+        state = [self._n, self._ones, self._sum, self._rate, self.alarm_statistic, self._burst]
+        if self._profile is not None:
+            state.append([self._profile.n, self._profile.ones, self._since])
+        return state
 
     def load_state(self, state: list) -> None:
-        n, ones, total, rate, alarm = state
+        n, ones, total, rate, alarm = state[:5]
         self._n, self._ones, self._sum, self.alarm_statistic = int(n), int(ones), float(total), float(alarm)
         self._rate = None
+        self._burst = float(state[5]) if len(state) > 5 else 0.0  # snapshots before the burst sum have none
+        if self._profile is not None and len(state) > 6:
+            counts, positives, since = state[6]
+            self._profile.n, self._profile.ones, self._since = [int(c) for c in counts], [int(c) for c in positives], [int(c) for c in since]
         if rate is not None:
             self._set_reference(float(rate))
+
+    def _learned_rate(self, hour: int | None) -> float:
+        """The in-control rate: Jeffreys' estimate since the last alarm, shaped by the hour's profile under ``by_hour``.
+
+        Jeffreys' estimate is never exactly 0, so a first failure is not infinitely surprising.
+        """
+        self._hour = hour
+        if self._profile is None or hour is None or not self._profile.complete:
+            return max(self.min_p0, (self._ones + 0.5) / (self._n + 1.0))
+        rates = self._profile.rates()
+        expected = sum(count * rate for count, rate in zip(self._since, rates, strict=True))  # the profile's count for these hours
+        counted = sum(self._since)
+        if not expected > 0 or not counted:
+            return max(self.min_p0, (self._ones + 0.5) / (self._n + 1.0))
+        level = (self._ones + 0.5) / (expected * (self._n + 1.0) / counted)
+        return min(max(self.min_p0, level * rates[hour % _HOURS]), 0.99)
 
     def _set_reference(self, p0: float) -> None:
         p1 = min(self.ratio * p0, (1.0 + p0) / 2.0)
         self._rate = p0
         self._w1 = math.log(p1 / p0)
         self._w0 = math.log((1.0 - p1) / (1.0 - p0))
+        if self.burst_ratio is not None:
+            burst = min(self.burst_ratio * p0, (1.0 + p0) / 2.0)
+            self._b1 = math.log(burst / p0)
+            self._b0 = math.log((1.0 - burst) / (1.0 - p0))
 
     @property
     def drift_detected(self) -> bool:
@@ -106,8 +197,8 @@ class BernoulliCUSUM:
 
     @property
     def statistic(self) -> float:
-        """The log-likelihood-ratio sum compared with :attr:`threshold`."""
-        return self._sum
+        """The log-likelihood-ratio sum compared with :attr:`threshold` (the larger of the two with ``burst_ratio``)."""
+        return self._sum if self._burst <= self._sum else self._burst
 
     @property
     def threshold(self) -> float:
@@ -118,35 +209,51 @@ class BernoulliCUSUM:
         """The in-control rate, or None while warming up."""
         return self._rate
 
-    def update(self, x: bool | int) -> BernoulliCUSUM:
+    def update(self, x: bool | int, t: float | None = None) -> BernoulliCUSUM:
+        """Test ``x``; ``t`` is its event time in seconds (only ``by_hour`` reads it)."""
         self._drift_detected = False
+        hour = None
+        if self._profile is not None and t is not None and math.isfinite(t):
+            hour = int(t // 3600.0)
         if self._rate is None:
             self._n += 1
             if x:
                 self._ones += 1
+            if hour is not None:
+                self._profile.add(hour % _HOURS, x)
+                self._since[hour % _HOURS] += 1
             if self._n >= self.warmup:
                 if self.p0 is not None:
                     self._set_reference(self.p0)
                 else:
-                    # Jeffreys estimate: never exactly 0, so a first failure is not infinitely surprising.
-                    self._set_reference(max(self.min_p0, (self._ones + 0.5) / (self._n + 1.0)))
+                    self._set_reference(self._learned_rate(hour))
             return self
+        if hour is not None and hour != self._hour:
+            self._set_reference(self._learned_rate(hour))
+        pending = self._sum > 0.0 or self._burst > 0.0
         total = self._sum + (self._w1 if x else self._w0)
         self._sum = total if total > 0.0 else 0.0
+        if self.burst_ratio is not None:
+            burst = self._burst + (self._b1 if x else self._b0)
+            self._burst = burst if burst > 0.0 else 0.0
         if self.p0 is None:
             # Keep refining the learned rate on in-control data: the estimate from the
             # warm-up alone is noisy enough to multiply false alarms.
             self._n += 1
             if x:
                 self._ones += 1
+            if hour is not None:
+                self._since[hour % _HOURS] += 1
+                if not pending:
+                    self._profile.add(hour % _HOURS, x)
             if not self._n & _REFRESH_MASK:
-                self._set_reference(max(self.min_p0, (self._ones + 0.5) / (self._n + 1.0)))
-        if self._sum > self.h:
+                self._set_reference(self._learned_rate(hour))
+        if self._sum > self.h or self._burst > self.h:
             self._drift_detected = True
-            self.alarm_statistic = self._sum
+            self.alarm_statistic = self.statistic
             self._relearn()
         return self
 
     def segment(self) -> None:
-        """Start a new segment: zero the sum, keep the reference rate."""
-        self._sum = 0.0
+        """Start a new segment: zero the sums, keep the reference rate."""
+        self._sum = self._burst = 0.0

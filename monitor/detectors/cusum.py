@@ -12,6 +12,11 @@ ROBUST_WARMUP_SIGMAS = 6.0
 #: Beyond this share of the warm-up, values far from the median are not wild but a mode of the
 #: stream (8 prompt templates, one of them unlike the rest): they stay in the reference.
 MAX_WILD_SHARE = 0.02
+#: A following reference adapts only while the statistic is at most this share of ``h``:
+#: weak evidence is still the stream, strong evidence may be a shift it must not learn.
+#: Adapting only at 0 let a rising daily ramp hold the statistic up, so the reference
+#: stopped following exactly when it had to (bench/bench_diurnal.py).
+FOLLOW_BELOW = 0.25
 
 
 class CUSUM:
@@ -33,8 +38,12 @@ class CUSUM:
     Parameters
     ----------
     warmup
-        Values used to learn the reference mean and deviation (>= 2). No alarm is
-        possible before the warm-up has ended: it is also the minimum-sample floor.
+        Values used to learn the reference mean and deviation (>= 2).
+    test_after
+        The warm-up's floor: from this many values on (2 <= test_after <= warmup; by
+        default ``warmup``), each value is already tested against the reference learned
+        so far, so a stream shorter than the warm-up, or one that changes during it, is
+        not silenced. The reference is frozen (or starts following) at ``warmup``.
     k
         Allowance, in standard deviations: half the smallest shift worth detecting
         quickly (0.5 is optimal for a 1-sigma shift). >= 0.
@@ -45,6 +54,16 @@ class CUSUM:
         ``"up"`` (latency rising), ``"down"`` (scores falling) or ``"both"``.
     clip
         Bound on each standardised value (> k).
+    memory
+        0: the reference stays as the warm-up learned it (a stationary stream). Above 0:
+        the reference follows the stream, an exponentially weighted mean and deviation
+        whose weights halve every ``memory * ln 2`` units of time: seconds of event time
+        when updates carry one, else observations. It adapts only while the evidence
+        is weak (the statistic at most ``FOLLOW_BELOW * h``), so a shift being
+        accumulated is not learned away, and it never rests on fewer than ``warmup`` observations' worth
+        of weight, so a quiet stream is not judged by its last few values. A daily cycle
+        or a slow trend whose lag behind such a reference stays under ``k`` is followed;
+        a change faster than that is tested as before.
 
     Examples
     --------
@@ -63,7 +82,7 @@ class CUSUM:
     Montgomery, D. C. Introduction to Statistical Quality Control, ch. 9 (tabular CUSUM).
     """
 
-    def __init__(self, *, warmup: int = 200, k: float = 0.5, h: float = 12.0, direction: str = "up", clip: float = 4.0):
+    def __init__(self, *, warmup: int = 200, k: float = 0.5, h: float = 12.0, direction: str = "up", clip: float = 4.0, memory: float = 0.0, test_after: int | None = None):
         if not (isinstance(warmup, int) and warmup >= 2):
             raise ValueError(f"warmup must be an integer >= 2, got {warmup!r}")
         if not k >= 0:
@@ -74,11 +93,19 @@ class CUSUM:
             raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
         if not clip > k:
             raise ValueError(f"clip must be > k, got clip={clip!r}, k={k!r}")
+        if not (memory >= 0 and math.isfinite(memory)):
+            raise ValueError(f"memory must be a finite number >= 0, got {memory!r}")
+        if test_after is None:
+            test_after = warmup
+        if not (isinstance(test_after, int) and 2 <= test_after <= warmup):
+            raise ValueError(f"test_after must be an integer in [2, warmup={warmup}], got {test_after!r}")
         self.warmup = warmup
         self.k = k
         self.h = h
         self.direction = direction
         self.clip = clip
+        self.memory = float(memory)
+        self.test_after = test_after
         self._drift_detected = False
         self.alarm_statistic = 0.0
         self._relearn()
@@ -86,20 +113,34 @@ class CUSUM:
     def _relearn(self) -> None:
         self._n = 0
         self._mean = 0.0
+        self._level = 0.0  # what values are compared with: the mean, or a following reference's trend-corrected level
+        self._smoothed = 0.0  # a following reference's mean of its means (Brown's double smoothing)
         self._m2 = 0.0
         self._sd = 0.0
         self._upper = 0.0
         self._lower = 0.0
         self._warm: list[float] = []  # the warm-up's values, kept until the reference is set
+        self._weight = 0.0  # a following reference's weight of observations (memory > 0)
+        self._clock = 0.0  # observations so far, the time of updates that carry none
+        self._adapted_at: float | None = None
 
     def state(self) -> list:
         """The learned state as plain numbers (a snapshot); the parameters come from the thresholds."""
-        return [self._n, self._mean, self._m2, self._sd, self._upper, self._lower, self.alarm_statistic, list(self._warm)]
+        return [self._n, self._mean, self._m2, self._sd, self._upper, self._lower, self.alarm_statistic, list(self._warm), self._weight, self._clock, self._adapted_at, self._smoothed]
 
     def load_state(self, state: list) -> None:
-        n, mean, m2, sd, upper, lower, alarm, warm = state
+        n, mean, m2, sd, upper, lower, alarm, warm = state[:8]
         self._n, self._warm = int(n), [float(x) for x in warm]
         self._mean, self._m2, self._sd, self._upper, self._lower, self.alarm_statistic = map(float, (mean, m2, sd, upper, lower, alarm))
+        self._smoothed = self._mean
+        if len(state) > 8:  # snapshots before the following reference have no weight: it starts from the warm-up's
+            weight, clock, adapted_at, smoothed = state[8:12]
+            self._weight, self._clock, self._smoothed = float(weight), float(clock), float(smoothed)
+            self._adapted_at = None if adapted_at is None else float(adapted_at)
+        elif not self.warming_up:
+            self._weight = float(self.warmup)
+            self._m2 = self._sd * self._sd * self._weight
+        self._level = 2.0 * self._mean - self._smoothed
 
     @property
     def drift_detected(self) -> bool:
@@ -126,11 +167,15 @@ class CUSUM:
     @property
     def reference(self) -> tuple[float, float] | None:
         """The learned in-control (mean, standard deviation), or None while warming up."""
-        return None if self.warming_up else (self._mean, self._sd)
+        return None if self.warming_up else (self._level, self._sd)
 
-    def update(self, x: float) -> CUSUM:
+    def update(self, x: float, t: float | None = None) -> CUSUM:
+        """Test ``x``; ``t`` is its event time in seconds (only a following reference reads it)."""
         self._drift_detected = False
+        self._clock += 1.0
         if self._n < self.warmup:
+            if self._n >= self.test_after and self._step_against_warmup(x):
+                return self
             self._n += 1
             delta = x - self._mean
             self._mean += delta / self._n
@@ -138,8 +183,20 @@ class CUSUM:
             self._warm.append(x)
             if self._n == self.warmup:
                 self._set_reference()
+                self._adapted_at = self._clock if t is None else t
             return self
-        z = (x - self._mean) / self._sd
+        if self.memory > 0.0 and self.statistic <= FOLLOW_BELOW * self.h:
+            self._follow(x, self._clock if t is None else t)
+        self._step((x - self._level) / self._sd)
+        return self
+
+    def _step_against_warmup(self, x: float) -> bool:
+        """Past the ``test_after`` floor, test ``x`` against the warm-up's values so far; True if that alarmed."""
+        sd = math.sqrt(self._m2 / (self._n - 1))
+        return sd > 0 and math.isfinite(sd) and self._step((x - self._mean) / sd)
+
+    def _step(self, z: float) -> bool:
+        """Add one standardised value to the sums; True (and the reference re-learned) if the threshold was crossed."""
         if z > self.clip:
             z = self.clip
         elif z < -self.clip:
@@ -154,7 +211,8 @@ class CUSUM:
             self._drift_detected = True
             self.alarm_statistic = self.statistic
             self._relearn()
-        return self
+            return True
+        return False
 
     def _set_reference(self) -> None:
         values, self._warm = self._warm, []
@@ -167,6 +225,35 @@ class CUSUM:
             count = self._n
         sd = math.sqrt(self._m2 / (count - 1)) if count > 1 else 0.0
         self._sd = sd if sd > 0 and math.isfinite(sd) else max(abs(self._mean) * 1e-3, 1e-12)
+        self._level = self._smoothed = self._mean
+        self._weight = float(count)
+        self._m2 = self._sd * self._sd * self._weight
+
+    def _follow(self, x: float, t: float) -> None:
+        """Move the reference toward ``x``, forgetting over ``memory`` time units (West's weighted update).
+
+        The level compared with is Brown's double smoothing, twice the mean minus the mean
+        of the means: a plain exponential mean lags a daily ramp by its memory times the
+        slope, this one follows a linear ramp without lag.
+        """
+        last = self._adapted_at
+        elapsed = t - last if last is not None and t > last else 0.0
+        self._adapted_at = t if last is None or t > last else last
+        decay = math.exp(-elapsed / self.memory) if elapsed else 1.0
+        floor = self.warmup / self._weight if self._weight > 0 else 1.0
+        decay = max(decay, min(1.0, floor))  # never below warmup observations' worth of weight
+        bound = self.clip * self._sd
+        x = min(max(x, self._level - bound), self._level + bound)  # a wild value moves it at most as far as a clipped one
+        weight = self._weight * decay + 1.0
+        delta = x - self._mean
+        self._mean += delta / weight
+        self._m2 = self._m2 * decay + delta * (x - self._mean)
+        self._smoothed += (self._mean - self._smoothed) / weight
+        self._level = 2.0 * self._mean - self._smoothed
+        self._weight = weight
+        sd = math.sqrt(self._m2 / weight) if self._m2 > 0 else 0.0
+        if sd > 0 and math.isfinite(sd):
+            self._sd = sd
 
     def segment(self) -> None:
         """Start a new segment (e.g. a new model version): zero the sums, keep the reference.

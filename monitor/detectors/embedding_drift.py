@@ -149,7 +149,8 @@ class EmbeddingDrift:
         """False for a vector whose length differs from the reference's (another embedding model)."""
         return self._sum is None or len(vector) == self._sum.shape[0]
 
-    def update(self, vector) -> EmbeddingDrift:
+    def update(self, vector, t: float | None = None) -> EmbeddingDrift:
+        """Test one embedding (``t``, its event time, is unused: thinning by time is :meth:`takes`)."""
         self._drift_detected = self.recovered = False
         self.last_distance = self.last_z = None
         x = np.asarray(vector, dtype=np.float64)

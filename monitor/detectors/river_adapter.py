@@ -79,7 +79,8 @@ class RiverDetector:
     def warming_up(self) -> bool:
         return False
 
-    def update(self, x: float) -> RiverDetector:
+    def update(self, x: float, t: float | None = None) -> RiverDetector:
+        """Test ``x`` (river's detectors take no time: ``t`` is accepted and unused)."""
         self._detector.update(x)
         return self
 

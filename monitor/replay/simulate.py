@@ -144,6 +144,12 @@ class _Traffic:
         # Its own generator, so adding embeddings left every other simulated value as it was.
         self.embedding_rng = random.Random(seed * 7919 + 1)
         self.content_rng = random.Random(seed * 7919 + 2)
+        # The conditions of clean traffic; a history with daily cycles (bench/diurnal_history.py) moves them.
+        self.events_per_second = 4.0
+        self.refusal_rate = 0.03
+        self.error_rate = 0.01
+        self.latency_factor = 1.0
+        self.median_tokens = 120
 
     def embedding(self, model: str) -> list[float]:
         """A small precomputed output embedding: the model's own direction plus noise (producers may send these)."""
@@ -159,7 +165,7 @@ class _Traffic:
 
     def common(self, kind: str, agent: str | None) -> dict:
         rng = self.rng
-        self.ts += rng.expovariate(4.0)  # ~4 events per second
+        self.ts += rng.expovariate(self.events_per_second)
         event = {
             "kind": kind,
             "event_id": self.next_id(),
@@ -184,13 +190,13 @@ class _Traffic:
         event = self.common("model_call", agent)
         topic = rng.choice(_TOPICS)
         incident = active if active is not None and active.key.get("model") == model else None
-        refusal_rate = 0.03 if not (incident and incident.signal == "refusal") else 0.15
+        refusal_rate = self.refusal_rate if not (incident and incident.signal == "refusal") else 0.15
         if rng.random() < refusal_rate:
             text = rng.choice(_REFUSALS).format(t=topic)
         else:
             text = rng.choice(_ANSWERS).format(t=topic)
-        tokens = max(5, int(rng.lognormvariate(math.log(120), 0.5)))
-        slow = 1.8 if incident and incident.signal == "latency" else 1.0
+        tokens = max(5, int(rng.lognormvariate(math.log(self.median_tokens), 0.5)))
+        slow = (1.8 if incident and incident.signal == "latency" else 1.0) * self.latency_factor
         latency = (median * rng.lognormvariate(0, 0.25) + per_token * tokens * rng.lognormvariate(0, 0.2)) * slow
         bad_answers = incident is not None and incident.signal == "hallucination"
         event.update(
@@ -213,7 +219,7 @@ class _Traffic:
             event["context"] = [passage, rng.choice(_CONTEXT)]
             unsupported = rng.random() < (0.25 if bad_answers else 0.02)
             event["output_text"] = rng.choice(_UNSUPPORTED) if unsupported else passage
-        error_rate = 0.01 if not (incident and incident.signal == "error_rate") else 0.08
+        error_rate = self.error_rate if not (incident and incident.signal == "error_rate") else 0.08
         if rng.random() < error_rate:
             event["error_type"] = rng.choice(("rate_limit_exceeded", "503", "timeout"))
             event["output_text"] = ""

@@ -18,6 +18,7 @@ SIGNALS = {
     "feedback": "negative user or evaluation feedback (Control 8)",
     "prompt_injection": "instructions aimed at the model inside retrieved context or a tool result: override, role change, reveal the prompt, exfiltrate (Control 6)",
     "embedding_drift": "outputs (and, separately, prompts) moving away from their reference period (new topic, language or style), from sentence embeddings",
+    "usage": "input and output tokens per call per model, calls per minute per agent, either way (cost and volume shifts: template changes, runaway or silent agents)",
 }
 
 #: The labels that identify each signal's stream in the ``aifm_signal_*`` counters (the
@@ -36,6 +37,7 @@ SERIES_LABELS = {
     "audit_gap": ("agent",),
     "kill_switch": ("agent",),
     "feedback": ("model", "agent"),
+    "usage": ("model", "agent"),
     "model_version": ("model",),
 }
 

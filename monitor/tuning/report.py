@@ -20,6 +20,14 @@ from monitor.tuning.sweep import SignalTuning
 
 _MAX_KEYS_PER_SIGNAL = 6
 _WINDOW = 100
+#: What a stream's smoothed line shows, where it is not a share of flagged events.
+_WHAT = {
+    "latency": "rolling mean of the log latency",
+    "embedding_drift": "rolling mean of the distances",
+    ("usage", "input_tokens"): "rolling mean of the log tokens",
+    ("usage", "output_tokens"): "rolling mean of the log tokens",
+    ("usage", "calls_per_minute"): "one per call",
+}
 _MAX_POINTS = 4000
 
 
@@ -69,7 +77,7 @@ def plot_streams(signal: str, streams: list[StreamRecord], incidents, alarms: di
             axis.axvline((ts - origin) / 3600, color="grey", linestyle="--", linewidth=1, label="alarm, previous h")
         for ts in alarms.get(id(record), []):
             axis.axvline((ts - origin) / 3600, color="red", linewidth=1.2, label="alarm")
-        what = "rolling mean of the log latency" if signal == "latency" else "rolling share flagged"
+        what = _WHAT.get((signal, record.detector), _WHAT.get(signal, "rolling share flagged"))
         axis.set_title(f"{signal} / {record.detector}: {record.label} ({len(record.values):,} values; {what}, window {_WINDOW})", fontsize=8)
         axis.tick_params(labelsize=7)
         handles, labels = axis.get_legend_handles_labels()
@@ -118,7 +126,7 @@ def write_report(out_dir: Path, history: History, *, incidents: list[LabelledInc
     out_dir.mkdir(parents=True, exist_ok=True)
     origin = history.start
     sections, rows = [], []
-    by_signal = {t.signal: t for t in tunings or []}
+    by_signal = {t.signal: t for t in tunings or [] if t.stream is None}  # a stream's own detector is in the summary, not drawn
     signals = sorted({record.signal for record in history.streams})
     for signal in signals:
         streams = history.by_signal(signal)

@@ -9,7 +9,7 @@ import yaml
 from monitor.replay.scoring import LabelledIncident
 from monitor.thresholds import SIGNALS_WITH_DETECTOR, Thresholds, parse_thresholds
 from monitor.tuning.history import History, record_history
-from monitor.tuning.sweep import GRIDS, SignalTuning, tune_signal
+from monitor.tuning.sweep import GRIDS, SignalTuning, streams_of, tune_signal
 from monitor.tuning.write import write_tuned
 
 
@@ -48,13 +48,16 @@ def tune(
         raise ValueError("the history holds no event any detector could use")
     tunings, skipped = [], []
     for signal in chosen:
-        method = thresholds.signals[signal].detector.method
-        if method not in GRIDS:
-            skipped.append(f"{signal}: method {method} has no decision threshold h to sweep (tuned methods: {', '.join(GRIDS)})")
-        elif not history.by_signal(signal):
-            skipped.append(f"{signal}: no event in the history fed its detector")
-        else:
-            tunings.append(tune_signal(history, signal, thresholds.signals[signal], incidents, budget_per_day=budget_per_day, margin=margin))
+        config = thresholds.signals[signal]
+        for stream in (None, *config.stream_detectors):  # the signal's detector, then each stream's own
+            name = signal if stream is None else f"{signal}/{stream}"
+            method = config.detector_for(stream).method if stream is not None else config.detector.method
+            if method not in GRIDS:
+                skipped.append(f"{name}: method {method} has no decision threshold h to sweep (tuned methods: {', '.join(GRIDS)})")
+            elif not streams_of(history, signal, config, stream):
+                skipped.append(f"{name}: no event in the history fed its detector")
+            else:
+                tunings.append(tune_signal(history, signal, config, incidents, budget_per_day=budget_per_day, margin=margin, stream=stream))
     text = write_tuned(thresholds_text, tunings, history, encoder=encoder if embedder is not None else None)
     parse_thresholds(yaml.safe_load(text), source="tuned thresholds")  # what we write must load
     return TuneOutcome(history, tunings, text, skipped)
@@ -76,7 +79,7 @@ def format_outcome(outcome: TuneOutcome) -> str:
         h = f"{t.previous_h:g} -> {after.h:g}"
         fa = f"{before.false_alarms_per_day:.3g} -> {after.false_alarms_per_day:.3g}"
         note = "" if t.budget_met else "BUDGET NOT MET"
-        lines.append(f"{t.signal:14} {h:>11} {fa:>20} {delay:>22} {detected:>10}  {note}")
+        lines.append(f"{t.name:14} {h:>11} {fa:>20} {delay:>22} {detected:>10}  {note}")
         for missed in after.missed:
             lines.append(f"    missed: {missed.signal} {','.join(f'{k}={v}' for k, v in sorted(missed.key.items()))}")
         for note_text in t.notes:

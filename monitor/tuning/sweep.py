@@ -30,6 +30,7 @@ GRIDS = {
     "bernoulli_cusum": (2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0, 16.0, 20.0),
     "cusum": (4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0, 16.0, 18.0, 20.0, 24.0),
     "embedding_drift": (8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 24.0, 28.0, 32.0),
+    "event_rate": (4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0, 16.0, 18.0, 20.0, 24.0),
 }
 
 
@@ -88,6 +89,12 @@ class SignalTuning:
     events: int  # values the signal's detectors saw
     budget_met: bool = True
     notes: list[str] = field(default_factory=list)
+    stream: str | None = None  # a stream with a detector of its own (``streams.<name>``), else the signal's detector
+
+    @property
+    def name(self) -> str:
+        """The signal, or ``signal/stream`` for a stream's own detector."""
+        return self.signal if self.stream is None else f"{self.signal}/{self.stream}"
 
     @property
     def previous(self) -> Point:
@@ -111,7 +118,7 @@ def replay_stream(record: StreamRecord, method: str, params: dict, min_samples: 
     alarms = []
     bounds = [*record.segments, len(record.values)]
     start = 0
-    values = record.values
+    values, times = record.values, record.ts
     skip_until = -1
     for end in bounds:
         if start and start in record.segments:
@@ -119,7 +126,7 @@ def replay_stream(record: StreamRecord, method: str, params: dict, min_samples: 
         for index in range(start, end):
             if index < skip_until:
                 continue
-            if update(values[index]).drift_detected:
+            if update(values[index], times[index]).drift_detected:
                 if index + 1 + offset >= min_samples:
                     alarms.append(index)
                 skip_until = index + 1 + skip_after_alarm
@@ -150,10 +157,20 @@ def score(signal: str, h: float, alarms: list[Alarm], incidents: list[LabelledIn
     return Point(h=h, alarms=alarms, false_alarms=false_alarms, detections=detections, missed=missed, days=days)
 
 
-def sweep_signal(history: History, signal: str, config: SignalConfig, incidents: list[LabelledIncident], grid: tuple[float, ...] | None = None) -> list[Point]:
-    spec = config.detector
+def streams_of(history: History, signal: str, config: SignalConfig, stream: str | None = None) -> list[StreamRecord]:
+    """The records a detector saw: one stream's own (``stream``), or those of the signal's shared detector."""
+    records = history.by_signal(signal)
+    if stream is not None:
+        return [record for record in records if record.detector == stream]
+    return [record for record in records if record.detector not in config.stream_detectors]
+
+
+def sweep_signal(
+    history: History, signal: str, config: SignalConfig, incidents: list[LabelledIncident], grid: tuple[float, ...] | None = None, stream: str | None = None
+) -> list[Point]:
+    spec = config.detector_for(stream) if stream is not None else config.detector
     grid = sorted({*(grid or GRIDS[spec.method]), float(spec.params["h"])})
-    streams = history.by_signal(signal)
+    streams = streams_of(history, signal, config, stream)
     points = []
     for h in grid:
         params = {**spec.params, "h": h}
@@ -175,19 +192,23 @@ def choose(points: list[Point], budget_per_day: float, margin: float) -> tuple[P
     return ordered[-1], False
 
 
-def tune_signal(history: History, signal: str, config: SignalConfig, incidents: list[LabelledIncident], *, budget_per_day: float, margin: float) -> SignalTuning:
-    curve = sweep_signal(history, signal, config, incidents)
+def tune_signal(
+    history: History, signal: str, config: SignalConfig, incidents: list[LabelledIncident], *, budget_per_day: float, margin: float, stream: str | None = None
+) -> SignalTuning:
+    curve = sweep_signal(history, signal, config, incidents, stream=stream)
     chosen, met = choose(curve, budget_per_day, margin)
+    spec = config.detector_for(stream) if stream is not None else config.detector
     tuning = SignalTuning(
         signal=signal,
-        method=config.detector.method,
-        previous_h=float(config.detector.params["h"]),
+        stream=stream,
+        method=spec.method,
+        previous_h=float(spec.params["h"]),
         chosen=chosen,
         curve=curve,
         budget_per_day=budget_per_day,
         margin=margin,
         labelled=bool(incidents),
-        events=sum(len(record.values) for record in history.by_signal(signal)),
+        events=sum(len(record.values) for record in streams_of(history, signal, config, stream)),
         budget_met=met,
     )
     if not met:

@@ -49,8 +49,11 @@ def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: 
     ``per_encoder.<encoder>.h`` where the file has one: its value is that vector space's.
     """
     when = when or datetime.now(UTC).strftime("%Y-%m-%d")
-    by_signal = {tuning.signal: tuning for tuning in tunings}
-    targets = {signal: ["signals", signal, "detector", "h"] for signal in by_signal}
+    by_signal = {tuning.name: tuning for tuning in tunings}
+    targets = {
+        tuning.name: ["signals", tuning.signal, "detector", "h"] if tuning.stream is None else ["signals", tuning.signal, "streams", tuning.stream, "detector", "h"]
+        for tuning in tunings
+    }
     per_encoder = ("signals", "embedding_drift", "per_encoder", encoder, "h")
     if encoder is not None and "embedding_drift" in by_signal and per_encoder in set(_key_paths(text)):
         targets["embedding_drift"] = list(per_encoder)
@@ -65,7 +68,7 @@ def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: 
             pad = " " * indent
             out += [f"{pad}# {comment}\n" for comment in evidence(tuning, history, when)]
             out.append(f"{pad}h: {float(tuning.chosen.h)!r}\n")
-            done.add(tuning.signal)
+            done.add(tuning.name)
             continue
         out.append(line)
     missing = set(by_signal) - done

@@ -1,0 +1,27 @@
+"""Token usage per call per model, and calls per minute per agent.
+
+Proxies: cost and volume shifts that nothing else shows. A prompt template change that
+doubles (or halves) the input tokens, a model that starts answering at twice the
+length, an agent that runs away (three times its calls) or falls silent: every call
+still succeeds. These are also the only signals for teams that export nothing but
+timestamps and token counts (a serving trace, a billing log). A fall matters as much as
+a rise, so both directions are tested. Token counts are right-skewed, so the detectors
+see their logarithm; counts per minute go through Anscombe's transform
+(:mod:`monitor.detectors.event_rate`).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def usage_signal(input_tokens: int | None, output_tokens: int | None) -> dict | None:
+    """``{"input_tokens", "output_tokens"}`` (either may be None); None when the call reports neither."""
+    if input_tokens is None and output_tokens is None:
+        return None
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens}
+
+
+def log_tokens(tokens: int) -> float:
+    """The detector's scale: log of the token count, with 1 token as the floor."""
+    return math.log(tokens if tokens > 1 else 1)

@@ -1,0 +1,220 @@
+"""Detectors on non-stationary streams: daily cycles, short streams, volume, both directions."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from conftest import encode, model_call, tool_call
+
+from monitor.detectors import CUSUM, BernoulliCUSUM, EventRate, build_detector
+
+DAY = 86400.0
+
+
+def daily(ts: float) -> float:
+    """0 at 3 a.m., 1 at 3 p.m.: how busy the hour is."""
+    return 0.5 - 0.5 * math.cos(2 * math.pi * ((ts % DAY) / 3600.0 - 3.0) / 24.0)
+
+
+def cycling_latency(seed: int, days: float, per_second: float, step_at: float | None = None):
+    """(ts, log latency): the typical value rises by 1.6 deviations at the daily peak; ``step_at``: +1.5 deviations from then on, for an hour."""
+    rng = random.Random(seed)
+    ts, out = 0.0, []
+    while ts < days * DAY:
+        ts += rng.expovariate(per_second)
+        shift = 1.5 if step_at is not None and step_at <= ts < step_at + 3600 else 0.0
+        out.append((ts, rng.gauss(1.6 * daily(ts) + shift, 1.0)))
+    return out
+
+
+def alarms(detector, stream) -> list[float]:
+    return [ts for ts, x in stream if detector.update(x, ts).drift_detected]
+
+
+def test_a_following_reference_keeps_a_daily_cycle_from_alarming_where_a_frozen_one_does_not():
+    stream = cycling_latency(1, 3, 0.5)
+    frozen = alarms(CUSUM(warmup=300, k=0.5, h=12.0), stream)
+    following = alarms(CUSUM(warmup=300, k=0.5, h=12.0, memory=900.0), stream)
+    assert len(frozen) >= 3, "the frozen reference pages at the daily peaks"
+    assert following == []
+
+
+def test_a_following_reference_still_finds_a_step_at_night_within_minutes():
+    night = 2 * DAY + 3.5 * 3600
+    found = alarms(CUSUM(warmup=300, k=0.5, h=12.0, memory=900.0), cycling_latency(2, 3, 0.5, step_at=night))
+    assert len(found) == 1
+    assert 0 < found[0] - night < 120, "a 1.5-sigma step is found in under two minutes at 0.5 events/s"
+
+
+def test_the_reference_adapts_only_while_evidence_is_weak():
+    detector = CUSUM(warmup=100, k=0.5, h=12.0, memory=60.0)
+    rng = random.Random(3)
+    for i in range(100):
+        detector.update(rng.gauss(0, 1), float(i))
+    mean, _ = detector.reference
+    for i in range(100, 130):  # a 3-sigma shift: the statistic climbs past h/4 within a few values
+        detector.update(rng.gauss(3, 1), float(i))
+        if detector.drift_detected:
+            break
+    assert detector.drift_detected
+    assert abs(mean) < 0.3
+
+
+def test_the_warmup_floor_lets_a_short_stream_be_tested():
+    rng = random.Random(4)
+    stream = [rng.gauss(0, 1) for _ in range(60)] + [rng.gauss(3, 1) for _ in range(40)]
+    assert [i for i, x in enumerate(stream) if CUSUM(warmup=300, direction="both").update(x).drift_detected] == []
+    detector = CUSUM(warmup=300, direction="both", test_after=20)
+    assert [i for i, x in enumerate(stream) if detector.update(x).drift_detected] == [64]
+
+
+def test_two_sided_finds_a_fall():
+    rng = random.Random(5)
+    stream = [rng.gauss(6.0, 0.5) for _ in range(1000)] + [rng.gauss(5.3, 0.5) for _ in range(200)]  # prompts halved, on log tokens
+    up = CUSUM(warmup=300, k=0.5, h=14.0, direction="up")
+    both = CUSUM(warmup=300, k=0.5, h=14.0, direction="both")
+    assert [i for i, x in enumerate(stream) if up.update(x).drift_detected] == []
+    assert [i for i, x in enumerate(stream) if both.update(x).drift_detected] == [1014]
+
+
+def cycling_errors(seed: int, days: float, per_second: float, burst_at: float | None = None):
+    """(ts, failed): 0.3% at 3 a.m., 1.2% at the peak; ``burst_at``: 4% for 30 minutes."""
+    rng = random.Random(seed)
+    ts, out = 0.0, []
+    while ts < days * DAY:
+        ts += rng.expovariate(per_second)
+        p = 0.003 + 0.009 * daily(ts)
+        if burst_at is not None and burst_at <= ts < burst_at + 1800:
+            p = 0.04
+        out.append((ts, rng.random() < p))
+    return out
+
+
+def test_a_rate_by_hour_of_day_learns_the_daily_cycle_that_a_single_rate_pages_on():
+    stream = cycling_errors(6, 7, 3.0)
+    single = alarms(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0), stream)
+    by_hour = alarms(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True), stream)
+    assert len([ts for ts in single if ts > DAY]) >= 5, "one rate for every hour pages at the peak, day after day"
+    assert [ts for ts in by_hour if ts > 2 * DAY] == [], "once the profile has a day or two, the peak is the profile"
+    assert len([ts for ts in by_hour if ts < DAY]) == len([ts for ts in single if ts < DAY]), "the first day, without a profile, is as before"
+
+
+def test_a_rate_by_hour_still_finds_a_burst_out_of_place_for_its_hour():
+    burst = 5 * DAY + 5 * 3600
+    found = alarms(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True), cycling_errors(7, 6, 3.0, burst_at=burst))
+    assert [ts for ts in found if burst <= ts < burst + 1800], "the 4% burst at 5 a.m. is found while it lasts"
+
+
+def test_by_hour_needs_a_learned_rate():
+    with pytest.raises(ValueError, match="by_hour"):
+        BernoulliCUSUM(p0=0.01, by_hour=True)
+
+
+def poisson_calls(seed: int, hours: float, per_minute, start: float = 0.0):
+    rng = random.Random(seed)
+    ts, out = start, []
+    while ts < start + hours * 3600:
+        ts += rng.expovariate(per_minute(ts) / 60.0)
+        out.append((ts, 1.0))
+    return out
+
+
+def test_calls_per_minute_follow_a_daily_cycle_and_find_a_runaway_agent():
+    def rate(ts):
+        runaway = 2 * DAY + 2 * 3600 <= ts < 2 * DAY + 2.5 * 3600
+        return (5 + 15 * daily(ts)) * (3 if runaway else 1)
+
+    start, end = 2 * DAY + 2 * 3600, 2 * DAY + 2.5 * 3600
+    detector = EventRate(window=60.0, warmup=30, k=0.5, h=10.0, direction="both", memory=900.0)
+    found = alarms(detector, poisson_calls(8, 72, rate))
+    assert 0 < found[0] - start < 600, "three times the calls are found within 10 minutes"
+    assert all(ts > end for ts in found[1:]) and len(found) <= 2, "nothing else, but the return to normal after it (a fall from the re-learned rate)"
+
+
+def test_calls_per_minute_see_an_agent_that_fell_silent_when_it_calls_again():
+    steady = poisson_calls(9, 4, lambda ts: 20.0)
+    resumed = poisson_calls(10, 1, lambda ts: 20.0, start=steady[-1][0] + 1800)
+    detector = EventRate(window=60.0, warmup=30, k=0.5, h=10.0, direction="both", memory=900.0)
+    found = alarms(detector, steady + resumed)
+    assert len(found) == 1 and resumed[0][0] <= found[0] < resumed[0][0] + 60, "30 silent minutes are read as zeros on the next call"
+
+
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("cusum", {"warmup": 100, "k": 0.5, "h": 12.0, "direction": "both", "memory": 600.0, "test_after": 20}),
+        ("bernoulli_cusum", {"warmup": 200, "ratio": 2.0, "min_p0": 0.01, "h": 9.0, "by_hour": True}),
+        ("event_rate", {"window": 60.0, "warmup": 30, "k": 0.5, "h": 10.0, "direction": "both", "memory": 900.0}),
+    ],
+)
+def test_new_state_survives_a_snapshot(method, params):
+    rng = random.Random(11)
+    if method == "event_rate":  # one call every 7 s, then every 2 s
+        stream = [(i * 7.0, 1.0) for i in range(20_000)] + [(140_000.0 + i * 2.0, 1.0) for i in range(3000)]
+    else:
+        draw = (lambda p: float(rng.random() < p)) if method == "bernoulli_cusum" else (lambda p: rng.gauss(20 * p, 1))
+        stream = [(i * 7.0, draw(0.05)) for i in range(20_000)] + [(140_000.0 + i * 7.0, draw(0.2)) for i in range(3000)]
+    whole, first = build_detector(method, params), build_detector(method, params)
+    for ts, x in stream[:15_000]:
+        first.update(x, ts)
+    restored = build_detector(method, params)
+    restored.load_state(first.state())
+    expected = [ts for ts, x in stream if whole.update(x, ts).drift_detected]
+    resumed = [ts for ts, x in stream[15_000:] if restored.update(x, ts).drift_detected]
+    assert resumed == [ts for ts in expected if ts >= stream[15_000][0]]
+    assert resumed, "the stream changes after the snapshot"
+
+
+def test_a_cusum_snapshot_from_before_the_following_reference_loads():
+    detector = CUSUM(warmup=10, memory=60.0)
+    detector.load_state([10, 1.5, 9.0, 1.0, 0.0, 0.0, 0.0, []])  # eight fields: no weight, clock or adaptation time
+    assert detector.reference == (1.5, 1.0)
+    detector.update(1.5, 100.0)
+    assert detector.reference[0] == pytest.approx(1.5)
+
+
+def test_the_pipeline_finds_prompts_halved_by_a_template_change_with_its_onset(pipeline):
+    rng = random.Random(12)
+    change = 3000
+    events = [model_call(i, input_tokens=max(1, int(rng.lognormvariate(6.5, 0.4) * (0.5 if i >= change else 1.0))), output_tokens=int(rng.lognormvariate(4, 0.4)))
+              for i in range(4000)]
+    found = [(i, f) for i, f in run(pipeline, events) if f.signal == "usage"]
+    assert [(f.alert, f.key) for _, f in found] == [("AIFMInputTokensShift", {"model": "gpt-4o"})]
+    index, finding = found[0]
+    assert change < index < change + 30
+    assert change - 5 <= finding.started_at - 1_700_000_000 <= index, "the onset is the change, not the alarm"
+
+
+def test_the_pipeline_finds_an_agent_calling_three_times_as_often(pipeline):
+    rng = random.Random(13)
+    events, ts = [], 1_700_000_000.0
+    for i in range(30_000):
+        ts += rng.expovariate(1.0 if ts < 1_700_000_000 + 6 * 3600 else 3.0)  # 60 calls a minute, then 180
+        events.append(tool_call(i, ts=round(ts, 3), agent="ops-agent", tool="get_logs"))
+    found = [(i, f) for i, f in run(pipeline, events) if f.signal == "usage"]
+    assert [(f.alert, f.key) for _, f in found] == [("AIFMAgentCallRateShift", {"agent": "ops-agent"})]
+    assert 0 < events[found[0][0]]["ts"] - (1_700_000_000 + 6 * 3600) < 300
+
+
+def test_a_failed_call_feeds_no_output_tokens(pipeline):
+    run(pipeline, [model_call(0, input_tokens=100, output_tokens=0, error_type="429")])
+    fed = {detector: count for signal, detector, _key, _d, count in pipeline.streams() if signal == "usage"}
+    assert fed == {"input_tokens": 1, "calls_per_minute": 1}
+
+
+def run(pipeline, events: list[dict]) -> list[tuple[int, object]]:
+    return [(index, finding) for index, raw in enumerate(events) for finding in pipeline.process_record(encode(raw)).findings]
+
+
+def test_a_burst_sum_finds_a_tenfold_burst_at_night_sooner():
+    burst = 5 * DAY + 5 * 3600
+    stream = cycling_errors(12, 6, 0.25, burst_at=burst)
+
+    def first_inside(detector):
+        return next(ts - burst for ts in alarms(detector, stream) if burst <= ts < burst + 1800)
+
+    doubling = first_inside(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True))
+    with_burst = first_inside(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True, burst_ratio=6.0))
+    assert with_burst < 600 < 900 < doubling
