@@ -7,12 +7,14 @@ thresholds side by side, event by event:
 - ``stationary``: the shipped thresholds with every detector's reference frozen after
   its warm-up (``memory: 0``), which is what the detectors did before they followed
   daily cycles;
-- ``defaults``: alerts/thresholds.yaml as shipped.
+- ``defaults``: alerts/thresholds.yaml as shipped;
+- with ``--thresholds FILE``, that file too: for example what ``aifm tune`` wrote from
+  another clean history (``--seed`` picks another week).
 
 Prints, for each, findings per day on the clean week (by signal), and on the week with
 incidents which were found and after how many minutes of event time.
 
-    python bench/bench_diurnal.py [--days 7] [--seed 5]
+    python bench/bench_diurnal.py [--days 7] [--seed 5] [--thresholds tuned.yaml]
 """
 
 from __future__ import annotations
@@ -34,14 +36,14 @@ from monitor.pipeline import Pipeline  # noqa: E402
 from monitor.replay.scoring import score  # noqa: E402
 from monitor.replay.simulate import write_boundaries  # noqa: E402
 from monitor.signals.tool_scope import load_boundaries  # noqa: E402
-from monitor.thresholds import REPO_THRESHOLDS, parse_thresholds  # noqa: E402
+from monitor.thresholds import REPO_THRESHOLDS, load_thresholds, parse_thresholds  # noqa: E402
 
 #: Detector parameters that make a detector stationary: the reference learned in warm-up, then frozen
 #: (CUSUM), or one rate for every hour of the day (Bernoulli CUSUM).
 STATIONARY = {"memory": 0.0, "by_hour": False}
 
 
-def variants() -> dict:
+def variants(extra: Path | None = None) -> dict:
     document = yaml.safe_load(REPO_THRESHOLDS.read_text())
     stationary = json.loads(json.dumps(document))
     for signal in stationary["signals"].values():
@@ -49,13 +51,16 @@ def variants() -> dict:
             for name, value in STATIONARY.items():
                 if detector is not None and name in detector:
                     detector[name] = value
-    return {"stationary": parse_thresholds(stationary, source="stationary"), "defaults": parse_thresholds(document, source="defaults")}
+    chosen = {"stationary": parse_thresholds(stationary, source="stationary"), "defaults": parse_thresholds(document, source="defaults")}
+    if extra is not None:
+        chosen[extra.stem] = load_thresholds(extra)
+    return chosen
 
 
-def run(days: float, seed: int, incidents: bool) -> dict:
+def run(days: float, seed: int, incidents: bool, extra: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as directory:
         boundaries = load_boundaries(write_boundaries(directory))
-    pipelines = {name: Pipeline(thresholds, boundaries) for name, thresholds in variants().items()}
+    pipelines = {name: Pipeline(thresholds, boundaries) for name, thresholds in variants(extra).items()}
     findings = {name: [] for name in pipelines}
     events = 0
     started = time.perf_counter()
@@ -71,16 +76,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--thresholds", type=Path, help="a third thresholds file to compare (e.g. the output of aifm tune on other history)")
     args = parser.parse_args(argv)
-    clean = run(args.days, args.seed, incidents=False)
-    print(f"clean week: {clean['events']:,} events over {args.days:g} days ({clean['seconds']:.0f} s for both runs)")
+    clean = run(args.days, args.seed, incidents=False, extra=args.thresholds)
+    print(f"clean week: {clean['events']:,} events over {args.days:g} days ({clean['seconds']:.0f} s for all runs)")
     for name, found in clean["findings"].items():
         alerts = [f for f in found if f.type == "finding"]
         by_signal = Counter(f"{f.signal}/{f.detector}" for f in alerts)
         by_day = Counter(int((f.ts - history_start()) // DAY) + 1 for f in alerts)
         print(f"  {name:10} {len(alerts) / args.days:6.2f} findings per day   {dict(sorted(by_signal.items()))}")
         print(f"  {'':10} by day of the week: {[by_day.get(day, 0) for day in range(1, int(args.days) + 1)]}")
-    labelled = run(args.days, args.seed, incidents=True)
+    labelled = run(args.days, args.seed, incidents=True, extra=args.thresholds)
     labels = diurnal_labels(args.days)
     print(f"week with {len(labels)} incidents out of place for their hour: {labelled['events']:,} events")
     for name, found in labelled["findings"].items():
