@@ -153,7 +153,7 @@ class CUSUM:
 
     @property
     def statistic(self) -> float:
-        """The cumulative sum compared with :attr:`threshold` (0 during warm-up)."""
+        """The cumulative sum compared with :attr:`threshold` (0 during warm-up, until ``test_after`` values)."""
         if self.direction == "up":
             return self._upper
         if self.direction == "down":
