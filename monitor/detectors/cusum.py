@@ -17,6 +17,13 @@ MAX_WILD_SHARE = 0.02
 #: Adapting only at 0 let a rising daily ramp hold the statistic up, so the reference
 #: stopped following exactly when it had to (bench/bench_diurnal.py).
 FOLLOW_BELOW = 0.25
+#: An alarm whose values average within this many of the earlier reference's deviations
+#: of that reference is a return to it, not a new change.
+RECOVERY_Z = 1.0
+#: A following reference's earlier reference is forgotten this many memories after its
+#: alarm: by then the stream has moved on with its day, and a level it held hours ago
+#: says nothing (a runaway at 2 a.m. is not a return to the level of a morning ramp).
+RECOVERY_MEMORIES = 8.0
 
 
 class CUSUM:
@@ -33,7 +40,12 @@ class CUSUM:
     shift. On clean data nothing is left out and the reference is exactly Welford's. Each standardised value is clipped to ``[-clip, clip]`` so that one
     outlier (a single 30 s request) cannot raise an alarm on its own; a sustained shift
     accumulates. After a detection the detector re-learns its reference, so a shifted
-    regime that persists is reported once, not on every event.
+    regime that persists is reported once, not on every event; it keeps the reference
+    that alarmed, and an alarm whose evidence lies, on average, within ``RECOVERY_Z``
+    deviations of that earlier reference is the stream coming back (a runaway agent
+    stopped, a template change rolled back): :attr:`recovered` is set instead of
+    :attr:`drift_detected` (a following reference forgets the earlier one after
+    ``RECOVERY_MEMORIES`` memories).
 
     Parameters
     ----------
@@ -107,6 +119,13 @@ class CUSUM:
         self.memory = float(memory)
         self.test_after = test_after
         self._drift_detected = False
+        self.recovered = False  # the last update ended a change by returning to the earlier reference
+        self._x = 0.0  # the value being tested, and its time (event time, else observations)
+        self._now = 0.0
+        self._earlier_at = 0.0
+        self._clock = 0.0  # observations so far, the time of updates that carry none
+        self._earlier: tuple[float, float] | None = None  # (level, deviation) of the reference that last alarmed
+        self._toward = [0.0, 0, 0.0, 0]  # per side (up, down) since its sum left zero: values standardised by the earlier reference, summed, and their count
         self.alarm_statistic = 0.0
         self._relearn()
 
@@ -121,12 +140,12 @@ class CUSUM:
         self._lower = 0.0
         self._warm: list[float] = []  # the warm-up's values, kept until the reference is set
         self._weight = 0.0  # a following reference's weight of observations (memory > 0)
-        self._clock = 0.0  # observations so far, the time of updates that carry none
         self._adapted_at: float | None = None
 
     def state(self) -> list:
         """The learned state as plain numbers (a snapshot); the parameters come from the thresholds."""
-        return [self._n, self._mean, self._m2, self._sd, self._upper, self._lower, self.alarm_statistic, list(self._warm), self._weight, self._clock, self._adapted_at, self._smoothed]
+        return [self._n, self._mean, self._m2, self._sd, self._upper, self._lower, self.alarm_statistic, list(self._warm), self._weight, self._clock, self._adapted_at, self._smoothed,
+                None if self._earlier is None else [*self._earlier, self._earlier_at], list(self._toward)]
 
     def load_state(self, state: list) -> None:
         n, mean, m2, sd, upper, lower, alarm, warm = state[:8]
@@ -137,6 +156,11 @@ class CUSUM:
             weight, clock, adapted_at, smoothed = state[8:12]
             self._weight, self._clock, self._smoothed = float(weight), float(clock), float(smoothed)
             self._adapted_at = None if adapted_at is None else float(adapted_at)
+            if len(state) > 12:  # snapshots before the recovery rule keep no earlier reference
+                earlier, toward = state[12:14]
+                self._earlier = None if earlier is None else (float(earlier[0]), float(earlier[1]))
+                self._earlier_at = 0.0 if earlier is None else float(earlier[2])
+                self._toward = [float(toward[0]), int(toward[1]), float(toward[2]), int(toward[3])]
         elif not self.warming_up:
             self._weight = float(self.warmup)
             self._m2 = self._sd * self._sd * self._weight
@@ -171,8 +195,10 @@ class CUSUM:
 
     def update(self, x: float, t: float | None = None) -> CUSUM:
         """Test ``x``; ``t`` is its event time in seconds (only a following reference reads it)."""
-        self._drift_detected = False
+        self._drift_detected = self.recovered = False
         self._clock += 1.0
+        self._x = x
+        self._now = self._clock if t is None else t
         if self._n < self.warmup:
             if self._n >= self.test_after and self._step_against_warmup(x):
                 return self
@@ -207,9 +233,30 @@ class CUSUM:
         if self.direction != "up":
             lower = self._lower - z - self.k
             self._lower = lower if lower > 0.0 else 0.0
-        if self.statistic > self.h:
-            self._drift_detected = True
-            self.alarm_statistic = self.statistic
+        statistic = self.statistic
+        earlier = self._earlier
+        toward = self._toward
+        if earlier is not None:  # per side: the values since that side's sum left zero, against the earlier reference
+            z_earlier = (self._x - earlier[0]) / earlier[1]
+            for side, total in ((0, self._upper), (2, self._lower)):
+                if total == 0.0:
+                    toward[side], toward[side + 1] = 0.0, 0
+                else:
+                    toward[side] += z_earlier
+                    toward[side + 1] += 1
+        if statistic > self.h:
+            self.alarm_statistic = statistic
+            side = 0 if self._upper >= self._lower else 2
+            if earlier is not None and self.memory > 0.0 and self._now - self._earlier_at > RECOVERY_MEMORIES * self.memory:
+                earlier = None
+            if earlier is not None and toward[side + 1] and abs(toward[side] / toward[side + 1]) <= RECOVERY_Z:
+                self.recovered = True
+                self._earlier = None
+            else:
+                self._drift_detected = True
+                self._earlier = (self._level, self._sd) if not self.warming_up else (self._mean, math.sqrt(self._m2 / max(1, self._n - 1)) or 1e-12)
+                self._earlier_at = self._now
+            self._toward = [0.0, 0, 0.0, 0]
             self._relearn()
             return True
         return False
