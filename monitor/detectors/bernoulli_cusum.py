@@ -146,7 +146,7 @@ class BernoulliCUSUM:
         """The learned state as plain numbers (a snapshot); the parameters come from the thresholds."""
         state = [self._n, self._ones, self._sum, self._rate, self.alarm_statistic, self._burst]
         if self._profile is not None:
-            state.append([self._profile.n, self._profile.ones, self._since])
+            state.append([self._profile.n, self._profile.ones, self._since, self._hour])
         return state
 
     def load_state(self, state: list) -> None:
@@ -155,8 +155,9 @@ class BernoulliCUSUM:
         self._rate = None
         self._burst = float(state[5]) if len(state) > 5 else 0.0  # snapshots before the burst sum have none
         if self._profile is not None and len(state) > 6:
-            counts, positives, since = state[6]
+            counts, positives, since, hour = state[6]
             self._profile.n, self._profile.ones, self._since = [int(c) for c in counts], [int(c) for c in positives], [int(c) for c in since]
+            self._hour = None if hour is None else int(hour)
         if rate is not None:
             self._set_reference(float(rate))
 
