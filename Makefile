@@ -65,6 +65,8 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_encoders.py
 	$(PY) bench/bench_replay_embeddings.py
 	$(PY) bench/bench_semantic.py
+	$(PY) bench/bench_diurnal.py
+	$(PY) bench/bench_tcpd.py
 
 # Regenerate the bundled sample (tests check that the committed one matches).
 sample: $(INSTALLED)
