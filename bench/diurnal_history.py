@@ -137,12 +137,8 @@ def diurnal_events(days: float, *, seed: int = 5, incidents: bool = True) -> Ite
         if runaway is not None and "agent" in runaway.key and roll < 0.375:
             event = traffic.common("tool_call", runaway.key["agent"])
             event.update(tool="web_search", status="ok", latency_ms=120.0, args_hash=f"{traffic.sequence:016x}", result={"ok": True, "items": 3})
-        elif roll < 0.46:
-            event = traffic.model_call(None)
-        elif roll < 0.93:
-            event = traffic.tool_call(None)
         else:
-            event = traffic.feedback(None)
+            event = traffic.next_event(roll, None)
         yield event
 
 

@@ -137,10 +137,10 @@ class Metrics:
                 self.per_token_latency[model].observe(latency["per_token_seconds"])
         usage = signals.get("usage")
         if usage is not None:
-            for direction in ("input", "output"):
-                tokens = usage[f"{direction}_tokens"]
-                if tokens is not None:
-                    self.tokens[(model, direction)] += tokens
+            if usage["input_tokens"] is not None:
+                self.tokens[(model, "input")] += usage["input_tokens"]
+            if usage["output_tokens"] is not None:
+                self.tokens[(model, "output")] += usage["output_tokens"]
         if event.kind == "control":
             self.kill_switch_events[event.action] += 1
         if event.ts is not None and event.ts > self.last_event_ts:

@@ -62,6 +62,9 @@ _SUMMARIES = {
 #: Distinct (model, agent, tool) name triples whose metric labels are remembered.
 _LABEL_CACHE_SIZE = 4096
 
+#: The kinds an agent's calls per minute count (usage).
+_CALL_KINDS = frozenset({"model_call", "tool_call"})
+
 #: What a record holds: our JSON events (OTLP/JSON requests recognised by content), or OTLP spans or logs.
 AIFM, OTLP_SPANS, OTLP_LOGS = "aifm", "spans", "logs"
 
@@ -317,6 +320,8 @@ class Pipeline:
         audit = self._audit_gap(event)
         signals["audit_gap"] = audit
         agent_streams = self._key_streams("agent", event.agent)
+        if event.agent is not None and kind in _CALL_KINDS:  # a named agent's calls per minute
+            self._observe(agent_streams, agent_streams.calls, 1.0, event, findings)
         self._observe(agent_streams, agent_streams.audit_gap, audit["flag"], event, findings)
         if findings:
             for finding in findings:
@@ -458,7 +463,6 @@ class Pipeline:
                 self._observe(keyed, keyed.input_tokens, log_tokens(usage["input_tokens"]), event, findings)
             if usage["output_tokens"] is not None:
                 self._observe(keyed, keyed.output_tokens, log_tokens(usage["output_tokens"]), event, findings)
-        self._count_call(event, findings)
         if event.embedding is not None or event.input_embedding is not None:
             started = perf_counter()
             self._embedding(keyed, event, signals, findings)
@@ -508,15 +512,8 @@ class Pipeline:
         self._observe(keyed, stream, vector, event, findings)
         return True
 
-    def _count_call(self, event: Event, findings: list[Finding]) -> None:
-        """One call (model or tool) of a named agent, for its calls per minute."""
-        if event.agent is not None:
-            agent = self._key_streams("agent", event.agent)
-            self._observe(agent, agent.calls, 1.0, event, findings)
-
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         keyed = self._key_streams("tool", event.tool, agent=event.agent)
-        self._count_call(event, findings)
         self._check_halted(event, ts, signals, findings)
         failure = tool_failure_signal(event.status, event.result)
         if failure is not None:

@@ -84,8 +84,8 @@ class SignalConfig:
     #: Streams whose detector is not ``detector`` (``streams.<name>.detector``), e.g. usage's calls per minute.
     stream_detectors: dict[str, DetectorSpec] = field(default_factory=dict)
 
-    def detector_for(self, stream: str) -> DetectorSpec | None:
-        """The detector of one of this signal's streams (a detector name of ``ALERT_NAMES``)."""
+    def detector_for(self, stream: str | None) -> DetectorSpec | None:
+        """The detector of one of this signal's streams (a detector name of ``ALERT_NAMES``); None: the signal's own."""
         return self.stream_detectors.get(stream, self.detector)
 
 

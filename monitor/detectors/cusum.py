@@ -120,9 +120,7 @@ class CUSUM:
         self.test_after = test_after
         self._drift_detected = False
         self.recovered = False  # the last update ended a change by returning to the earlier reference
-        self._x = 0.0  # the value being tested, and its time (event time, else observations)
-        self._now = 0.0
-        self._earlier_at = 0.0
+        self._earlier_at = 0.0  # when the earlier reference alarmed (event time, else observations)
         self._clock = 0.0  # observations so far, the time of updates that carry none
         self._earlier: tuple[float, float] | None = None  # (level, deviation) of the reference that last alarmed
         self._toward = [0.0, 0, 0.0, 0]  # per side (up, down) since its sum left zero: values standardised by the earlier reference, summed, and their count
@@ -194,14 +192,15 @@ class CUSUM:
         return None if self.warming_up else (self._level, self._sd)
 
     def update(self, x: float, t: float | None = None) -> CUSUM:
-        """Test ``x``; ``t`` is its event time in seconds (only a following reference reads it)."""
+        """Test ``x``; ``t`` is its event time in seconds (a following reference and the recovery rule read it)."""
         self._drift_detected = self.recovered = False
         self._clock += 1.0
-        self._x = x
-        self._now = self._clock if t is None else t
+        now = self._clock if t is None else t
         if self._n < self.warmup:
-            if self._n >= self.test_after and self._step_against_warmup(x):
-                return self
+            if self._n >= self.test_after:  # the floor: test against the warm-up's values so far
+                sd = math.sqrt(self._m2 / (self._n - 1))
+                if sd > 0 and math.isfinite(sd) and self._step(x, self._mean, sd, now):
+                    return self
             self._n += 1
             delta = x - self._mean
             self._mean += delta / self._n
@@ -209,20 +208,16 @@ class CUSUM:
             self._warm.append(x)
             if self._n == self.warmup:
                 self._set_reference()
-                self._adapted_at = self._clock if t is None else t
+                self._adapted_at = now
             return self
         if self.memory > 0.0 and self.statistic <= FOLLOW_BELOW * self.h:
-            self._follow(x, self._clock if t is None else t)
-        self._step((x - self._level) / self._sd)
+            self._follow(x, now)
+        self._step(x, self._level, self._sd, now)
         return self
 
-    def _step_against_warmup(self, x: float) -> bool:
-        """Past the ``test_after`` floor, test ``x`` against the warm-up's values so far; True if that alarmed."""
-        sd = math.sqrt(self._m2 / (self._n - 1))
-        return sd > 0 and math.isfinite(sd) and self._step((x - self._mean) / sd)
-
-    def _step(self, z: float) -> bool:
-        """Add one standardised value to the sums; True (and the reference re-learned) if the threshold was crossed."""
+    def _step(self, x: float, mean: float, sd: float, now: float) -> bool:
+        """Add ``x``, standardised by the reference (mean, sd), to the sums; True (and the reference re-learned) if the threshold was crossed."""
+        z = (x - mean) / sd
         if z > self.clip:
             z = self.clip
         elif z < -self.clip:
@@ -237,7 +232,7 @@ class CUSUM:
         earlier = self._earlier
         toward = self._toward
         if earlier is not None:  # per side: the values since that side's sum left zero, against the earlier reference
-            z_earlier = (self._x - earlier[0]) / earlier[1]
+            z_earlier = (x - earlier[0]) / earlier[1]
             for side, total in ((0, self._upper), (2, self._lower)):
                 if total == 0.0:
                     toward[side], toward[side + 1] = 0.0, 0
@@ -247,15 +242,14 @@ class CUSUM:
         if statistic > self.h:
             self.alarm_statistic = statistic
             side = 0 if self._upper >= self._lower else 2
-            if earlier is not None and self.memory > 0.0 and self._now - self._earlier_at > RECOVERY_MEMORIES * self.memory:
+            if earlier is not None and self.memory > 0.0 and now - self._earlier_at > RECOVERY_MEMORIES * self.memory:
                 earlier = None
             if earlier is not None and toward[side + 1] and abs(toward[side] / toward[side + 1]) <= RECOVERY_Z:
                 self.recovered = True
                 self._earlier = None
             else:
                 self._drift_detected = True
-                self._earlier = (self._level, self._sd) if not self.warming_up else (self._mean, math.sqrt(self._m2 / max(1, self._n - 1)) or 1e-12)
-                self._earlier_at = self._now
+                self._earlier, self._earlier_at = (mean, sd), now
             self._toward = [0.0, 0, 0.0, 0]
             self._relearn()
             return True

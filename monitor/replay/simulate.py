@@ -279,6 +279,14 @@ class _Traffic:
         event.update(target_event_id=target, model=model, score=round(score, 2))
         return event
 
+    def next_event(self, roll: float, active: Incident | None) -> dict:
+        """The mix of traffic: a model call (46%), a tool call (47%) or feedback, by where ``roll`` (uniform in [0, 1)) falls."""
+        if roll < 0.46:
+            return self.model_call(active)
+        if roll < 0.93:
+            return self.tool_call(active)
+        return self.feedback(active)
+
     def control(self, action: str, **fields) -> dict:
         event = self.common("control", None)
         event.update(action=action, **fields)
@@ -313,14 +321,7 @@ def simulate(n_events: int, *, seed: int = 7, incidents: bool = True) -> tuple[l
         if index == version_change_at:
             traffic.versions["gpt-4o"] = "2024-11-20"
             events.append(traffic.control("deploy", target_model="gpt-4o", model_version="2024-11-20"))
-        roll = rng.random()
-        if roll < 0.46:
-            event = traffic.model_call(active)
-        elif roll < 0.93:
-            event = traffic.tool_call(active)
-        else:
-            event = traffic.feedback(active)
-        events.append(event)
+        events.append(traffic.next_event(rng.random(), active))
         if active is not None and index == active.start_index + active.length - 1:
             active.end = traffic.ts
             if active.signal == "kill_switch":

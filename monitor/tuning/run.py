@@ -51,7 +51,7 @@ def tune(
         config = thresholds.signals[signal]
         for stream in (None, *config.stream_detectors):  # the signal's detector, then each stream's own
             name = signal if stream is None else f"{signal}/{stream}"
-            method = config.detector_for(stream).method if stream is not None else config.detector.method
+            method = config.detector_for(stream).method
             if method not in GRIDS:
                 skipped.append(f"{name}: method {method} has no decision threshold h to sweep (tuned methods: {', '.join(GRIDS)})")
             elif not streams_of(history, signal, config, stream):

@@ -168,7 +168,7 @@ def streams_of(history: History, signal: str, config: SignalConfig, stream: str 
 def sweep_signal(
     history: History, signal: str, config: SignalConfig, incidents: list[LabelledIncident], grid: tuple[float, ...] | None = None, stream: str | None = None
 ) -> list[Point]:
-    spec = config.detector_for(stream) if stream is not None else config.detector
+    spec = config.detector_for(stream)
     grid = sorted({*(grid or GRIDS[spec.method]), float(spec.params["h"])})
     streams = streams_of(history, signal, config, stream)
     points = []
@@ -197,7 +197,7 @@ def tune_signal(
 ) -> SignalTuning:
     curve = sweep_signal(history, signal, config, incidents, stream=stream)
     chosen, met = choose(curve, budget_per_day, margin)
-    spec = config.detector_for(stream) if stream is not None else config.detector
+    spec = config.detector_for(stream)
     tuning = SignalTuning(
         signal=signal,
         stream=stream,
