@@ -134,11 +134,13 @@ def diurnal_events(days: float, *, seed: int = 5, incidents: bool = True) -> Ite
         traffic.set_conditions()
         roll = rng.random()
         runaway = traffic.active("usage")
-        if runaway is not None and "agent" in runaway.key and roll < 0.375:
+        agent_runaway = runaway is not None and "agent" in runaway.key
+        if agent_runaway and roll < 0.375:
             event = traffic.common("tool_call", runaway.key["agent"])
             event.update(tool="web_search", status="ok", latency_ms=120.0, args_hash=f"{traffic.sequence:016x}", result={"ok": True, "items": 3})
         else:
-            event = traffic.next_event(roll, None)
+            # A roll of its own: everyone else's traffic keeps its mix of model calls, tool calls and feedback.
+            event = traffic.next_event(rng.random() if agent_runaway else roll, None)
         yield event
 
 

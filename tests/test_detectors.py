@@ -66,7 +66,7 @@ def test_cusum_statistic_and_threshold_are_exposed():
 
 def test_bernoulli_cusum_finds_a_doubling_at_the_expected_index():
     stream = bernoulli(21, 3000, 1000, 0.10, 0.20)
-    assert detections(BernoulliCUSUM(warmup=500, ratio=2.0, h=9.0), stream) == [3184]
+    assert detections(BernoulliCUSUM(warmup=500, ratio=2.0, h=9.0), stream) == [3282]
 
 
 def test_bernoulli_cusum_false_alarms_stay_within_one_per_100k_events():

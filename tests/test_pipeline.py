@@ -36,9 +36,9 @@ def refusal_stream(seed: int, n_before: int, n_after: int, p0: float, p1: float)
 
 def test_refusal_rate_doubling_is_found_at_the_expected_event(pipeline):
     found = run(pipeline, refusal_stream(1, 3000, 1500, 0.05, 0.10))
-    assert [(i, f.alert, f.key) for i, f in found] == [(3471, "AIFMRefusalRateHigh", {"model": "gpt-4o"})]
+    assert [(i, f.alert, f.key) for i, f in found] == [(3657, "AIFMRefusalRateHigh", {"model": "gpt-4o"})]
     finding = found[0][1]
-    assert finding.event_id == "m-3471" and finding.statistic > finding.threshold == 9.0
+    assert finding.event_id == "m-3657" and finding.statistic > finding.threshold == 9.0
 
 
 def test_clean_traffic_raises_nothing(pipeline):
@@ -68,7 +68,7 @@ def test_tool_failure_rate_rise_per_agent_and_tool(pipeline):
         fail = rng.random() < (0.05 if i < 2000 else 0.25)
         events.append(tool_call(i, tool="get_order", result={"ok": False} if fail else {"ok": True}))
     found = run(pipeline, events)
-    assert [(i, f.alert, f.key) for i, f in found] == [(2062, "AIFMToolFailureRateHigh", {"agent": "support-bot", "tool": "get_order"})]
+    assert [(i, f.alert, f.key) for i, f in found] == [(2035, "AIFMToolFailureRateHigh", {"agent": "support-bot", "tool": "get_order"})]
 
 
 def test_scope_violation_is_critical_and_cooled_down_per_agent_and_tool(pipeline):
@@ -120,7 +120,7 @@ def test_model_version_change_is_an_annotation_and_keeps_the_reference(pipeline)
     found = run(pipeline, events)
     assert [(i, f.type, f.alert) for i, f in found] == [
         (3000, "annotation", "AIFMModelVersionChanged"),
-        (3091, "finding", "AIFMRefusalRateHigh"),
+        (3096, "finding", "AIFMRefusalRateHigh"),
     ]
     assert found[0][1].key == {"model": "gpt-4o", "model_version": "v2"}
     assert found[0][1].details == {"previous_version": "v1"}

@@ -9,6 +9,7 @@ import pytest
 from conftest import encode, model_call, tool_call
 
 from monitor.detectors import CUSUM, BernoulliCUSUM, EventRate, build_detector
+from monitor.detectors.bernoulli_cusum import HourlyProfile
 
 DAY = 86400.0
 
@@ -105,6 +106,74 @@ def test_a_rate_by_hour_still_finds_a_burst_out_of_place_for_its_hour():
     burst = 5 * DAY + 5 * 3600
     found = alarms(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True), cycling_errors(7, 6, 3.0, burst_at=burst))
     assert [ts for ts in found if burst <= ts < burst + 1800], "the 4% burst at 5 a.m. is found while it lasts"
+
+
+def hourly_counts(seed: int, days: int, per_hour: int, rate) -> HourlyProfile:
+    rng = random.Random(seed)
+    profile = HourlyProfile(min_count=1)
+    for _ in range(days):
+        for hour in range(24):
+            for _ in range(per_hour):
+                profile.add(hour, rng.random() < rate(hour))
+    return profile
+
+
+def test_an_hourly_profile_of_a_flat_rate_stays_flat():
+    profile = hourly_counts(2, 2, 300, lambda hour: 0.05)
+    rates = profile.rates()
+    raw = [profile.ones[hour] / profile.n[hour] for hour in range(24)]
+    assert max(raw) / min(raw) > 1.5, "a day of an hour is few events: the raw hourly rates differ by chance"
+    assert max(rates) / min(rates) < 1.05, "chance differences between hours are not taken for a daily cycle"
+
+
+def test_an_hourly_profile_follows_a_real_daily_cycle():
+    def cycle(hour):
+        return 0.003 + 0.009 * daily(hour * 3600.0 + 1800.0)
+
+    rates = hourly_counts(2, 2, 300, cycle).rates()
+    assert rates[15] / rates[3] > 2.5, "the peak's rate is four times the trough's, smoothed over five hours"
+    assert rates[3] == pytest.approx(cycle(3), rel=0.35) and rates[15] == pytest.approx(cycle(15), rel=0.2)
+
+
+def test_the_hourly_profile_learns_from_nearly_every_in_control_observation():
+    rng = random.Random(4)
+    detector = BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True)
+    ts, seen = 0.0, 0
+    while ts < 3 * DAY:
+        ts += rng.expovariate(0.1 + 0.3 * daily(ts))
+        detector.update(rng.random() < 0.035 - 0.015 * daily(ts), ts)
+        seen += 1
+    counted = sum(detector.state()[6][0])
+    # Learning only at a sum of 0 skipped the calls after each refusal: two thirds of the stream.
+    assert counted / seen > 0.95
+
+
+def flat_failures(seed: int, days: float, per_second: float):
+    """(ts, failed): 5% at every hour, under a daily cycle of load (a quarter of the peak at 3 a.m.)."""
+    rng = random.Random(seed)
+    ts, out = 0.0, []
+    while ts < days * DAY:
+        ts += rng.expovariate(per_second * (0.25 + 0.75 * daily(ts)))
+        out.append((ts, rng.random() < 0.05))
+    return out
+
+
+def test_a_flat_rate_learned_by_hour_alarms_no_more_than_one_rate():
+    # Sixteen tools' weeks at ~57,000 calls each, with a low h so that chance alarms are countable.
+    streams = [flat_failures(seed, 7, 0.15) for seed in range(16)]
+    single = sum(len(alarms(BernoulliCUSUM(warmup=200, ratio=2.0, min_p0=0.02, h=7.0), stream)) for stream in streams)
+    by_hour = sum(len(alarms(BernoulliCUSUM(warmup=200, ratio=2.0, min_p0=0.02, h=7.0, by_hour=True), stream)) for stream in streams)
+    assert by_hour <= single, "an hourly profile of a flat rate is flat: it adds no sensitivity at hours that looked quiet by chance"
+    # Before the standard-error margin and the shrunk profile: 14 with one rate, 15 by hour.
+    assert by_hour <= 10
+
+
+def test_a_learned_rate_is_tested_one_standard_error_above_its_estimate():
+    detector = BernoulliCUSUM(warmup=200, ratio=2.0, min_p0=0.001, h=9.0)
+    for i in range(200):
+        detector.update(i % 20 == 0)  # 10 failures in 200 calls
+    estimate = 10.5 / 201
+    assert detector.reference == pytest.approx(estimate * (1 + 1 / math.sqrt(11)))
 
 
 def test_by_hour_needs_a_learned_rate():
@@ -219,7 +288,27 @@ def test_a_burst_sum_finds_a_tenfold_burst_at_night_sooner():
 
     doubling = first_inside(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True))
     with_burst = first_inside(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True, burst_ratio=6.0))
-    assert with_burst < 600 < 900 < doubling
+    shipped = first_inside(BernoulliCUSUM(warmup=500, ratio=2.0, min_p0=0.005, h=9.0, by_hour=True, burst_ratio=6.0, burst_h=12.0))
+    assert with_burst < shipped < 600 < 900 < doubling, "its own higher threshold costs some of the gain, not all"
+
+
+def test_the_burst_sum_alarms_at_its_own_threshold_and_reports_on_the_main_sums_scale():
+    detector = BernoulliCUSUM(warmup=100, p0=0.01, ratio=2.0, h=9.0, burst_ratio=6.0, burst_h=12.0)
+    for _ in range(100):
+        detector.update(False)
+    weight = math.log(0.06 / 0.01)
+    failures = 0
+    while not detector.update(True).drift_detected:
+        failures += 1
+        assert detector.statistic <= detector.threshold
+    # Each failure adds log 6 to the burst sum (log 2 to the main one): the alarm comes when it passes 12, not 9.
+    assert failures + 1 == math.ceil(12.0 / weight)
+    assert detector.alarm_statistic > detector.threshold == 9.0
+
+
+def test_burst_h_needs_a_burst_sum():
+    with pytest.raises(ValueError, match="burst_h"):
+        BernoulliCUSUM(burst_h=12.0)
 
 
 def test_a_return_to_the_earlier_reference_is_a_recovery_not_a_second_change():

@@ -98,7 +98,14 @@ def test_the_written_file_changes_only_h_and_says_what_each_value_was_measured_o
     original = SHIPPED.read_text()
     first = tune([SAMPLE / "events.jsonl.gz"], thresholds=thresholds, thresholds_text=original, boundaries=sample_boundaries, incidents=incidents, budget_per_day=30.0)
     removed = [line for line in original.splitlines() if line not in first.text.splitlines()]
-    assert removed and all(line.strip().startswith("h:") for line in removed)
+    assert removed and all(line.strip().startswith(("h:", "burst_h:")) for line in removed)
+    # A burst sum's own threshold keeps its distance above h.
+    shipped, tuned = yaml.safe_load(original)["signals"], yaml.safe_load(first.text)["signals"]
+    bursts = [name for name, signal in shipped.items() if "burst_h" in signal.get("detector", {})]
+    assert bursts
+    for name in bursts:
+        before, after = shipped[name]["detector"], tuned[name]["detector"]
+        assert after["burst_h"] - after["h"] == before["burst_h"] - before["h"]
     assert first.text.count("# aifm tune ") == len(first.tunings)
     assert "false alarm(s) =" in first.text and "median delay" in first.text and "h swept on 2026-11-02T08:00Z..2026-11-02T" in first.text
     # Tuning the tuned file again replaces the evidence instead of piling it up.

@@ -90,6 +90,11 @@ class SignalTuning:
     budget_met: bool = True
     notes: list[str] = field(default_factory=list)
     stream: str | None = None  # a stream with a detector of its own (``streams.<name>``), else the signal's detector
+    burst_offset: float | None = None  # a Bernoulli burst sum's burst_h - h, kept as h moves
+
+    @property
+    def chosen_burst_h(self) -> float | None:
+        return None if self.burst_offset is None else self.chosen.h + self.burst_offset
 
     @property
     def name(self) -> str:
@@ -165,6 +170,13 @@ def streams_of(history: History, signal: str, config: SignalConfig, stream: str 
     return [record for record in records if record.detector not in config.stream_detectors]
 
 
+def burst_offset(params: dict) -> float | None:
+    """How far a burst sum's own threshold lies above ``h``; the sweep moves both together."""
+    if params.get("burst_ratio") is None:
+        return None
+    return float(params.get("burst_h", params["h"])) - float(params["h"])
+
+
 def sweep_signal(
     history: History, signal: str, config: SignalConfig, incidents: list[LabelledIncident], grid: tuple[float, ...] | None = None, stream: str | None = None
 ) -> list[Point]:
@@ -172,8 +184,11 @@ def sweep_signal(
     grid = sorted({*(grid or GRIDS[spec.method]), float(spec.params["h"])})
     streams = streams_of(history, signal, config, stream)
     points = []
+    offset = burst_offset(spec.params)
     for h in grid:
         params = {**spec.params, "h": h}
+        if offset is not None:
+            params["burst_h"] = h + offset
         alarms = [Alarm(record, index) for record in streams for index in replay_stream(record, spec.method, params, config.min_samples)]
         points.append(score(signal, h, alarms, incidents, history.days))
     return points
@@ -210,6 +225,7 @@ def tune_signal(
         labelled=bool(incidents),
         events=sum(len(record.values) for record in streams_of(history, signal, config, stream)),
         budget_met=met,
+        burst_offset=burst_offset(spec.params),
     )
     if not met:
         tuning.notes.append(f"no h in the grid keeps false alarms within {budget_per_day:g}/day / margin {margin:g}; kept the largest, h = {chosen.h:g}")

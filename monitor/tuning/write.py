@@ -1,6 +1,6 @@
 """Writing tuned thresholds back into thresholds.yaml, keeping every comment and adding the evidence.
 
-Only each tuned detector's ``h`` line changes. Above it goes a comment saying what the
+Only each tuned detector's ``h`` line changes (and its ``burst_h``, which keeps its distance above ``h``). Above it goes a comment saying what the
 value was measured on (data range, values seen), what it costs (false alarms per day,
 against the budget) and what it buys (median delay, incidents detected or missed),
 replacing the comment a previous ``aifm tune`` wrote there.
@@ -58,6 +58,7 @@ def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: 
     if encoder is not None and "embedding_drift" in by_signal and per_encoder in set(_key_paths(text)):
         targets["embedding_drift"] = list(per_encoder)
     wanted = {tuple(path): signal for signal, path in targets.items()}
+    bursts = {tuple(path[:-1]) + ("burst_h",): signal for signal, path in targets.items() if by_signal[signal].burst_offset is not None}
     out: list[str] = []
     done = set()
     for line, names, indent in _lines_with_paths(text):
@@ -69,6 +70,9 @@ def write_tuned(text: str, tunings: list[SignalTuning], history: History, when: 
             out += [f"{pad}# {comment}\n" for comment in evidence(tuning, history, when)]
             out.append(f"{pad}h: {float(tuning.chosen.h)!r}\n")
             done.add(tuning.name)
+            continue
+        if names in bursts:
+            out.append(f"{' ' * indent}burst_h: {float(by_signal[bursts[names]].chosen_burst_h)!r}\n")
             continue
         out.append(line)
     missing = set(by_signal) - done
