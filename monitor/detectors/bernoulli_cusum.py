@@ -47,8 +47,7 @@ class HourlyProfile:
         James-Stein estimate, as in Efron and Morris 1975). A real daily cycle is
         followed; chance differences between hours are not.
         """
-        total_n = sum(self.n)
-        overall = (sum(self.ones) + 0.5) / (total_n + 1.0)
+        overall = (sum(self.ones) + 0.5) / (sum(self.n) + 1.0)
         raw, variances = [], []
         for hour in range(_HOURS):
             n = ones = squares = 0.0
@@ -57,14 +56,13 @@ class HourlyProfile:
                 n += weight * count
                 ones += weight * self.ones[(hour + offset) % _HOURS]
                 squares += weight * weight * count
+            if n == 0:  # an hour with no observation near it: no profile yet
+                return [overall] * _HOURS
             raw.append((ones + 0.5) / (n + 1.0))
-            variances.append(overall * (1.0 - overall) * squares / (n * n) if n > 0 else math.inf)
-        finite = [v for v in variances if math.isfinite(v)]
-        if len(finite) < _HOURS:
-            return [overall] * _HOURS
+            variances.append(overall * (1.0 - overall) * squares / (n * n))
         spread = sum((rate - overall) ** 2 for rate in raw) / _HOURS
-        between = max(0.0, spread - sum(finite) / _HOURS)
-        return [overall + between / (between + v) * (rate - overall) if between > 0 else overall for rate, v in zip(raw, variances, strict=True)]
+        between = max(0.0, spread - sum(variances) / _HOURS)
+        return [overall + between / (between + v) * (rate - overall) for rate, v in zip(raw, variances, strict=True)]
 
 
 class BernoulliCUSUM:
