@@ -25,8 +25,9 @@ import yaml
 from monitor.replay.run import replay
 from monitor.replay.scoring import load_incidents, score
 from monitor.replay.simulate import write_simulation
+from monitor.signals import SIGNALS_WITH_DETECTOR
 from monitor.signals.tool_scope import load_boundaries
-from monitor.thresholds import REPO_THRESHOLDS, SIGNALS_WITH_DETECTOR, load_thresholds, parse_thresholds
+from monitor.thresholds import REPO_THRESHOLDS, load_thresholds, parse_thresholds
 from monitor.tuning.run import tune
 from monitor.tuning.sweep import GRIDS
 

@@ -1,14 +1,12 @@
 """Agents and tools: failure rates with call counts, scope violations, loops, kill switches, audit gaps."""
 
 from monitor.alerting import queries
-from monitor.dashboards.common import RATE, matchers, new_dashboard, row, target, thresholds, timeseries, uid_for, variable
+from monitor.dashboards.common import RATE, detector_panel, matchers, new_dashboard, row, target, thresholds, timeseries, uid_for, variable
 
 sel = matchers("agent", "tool")
 agent_sel = matchers("agent")
 signals = thresholds().signals
 findings = queries.select("aifm_findings_total", agent_sel)
-agent_drift = queries.select("aifm_detector_statistic", f'{agent_sel},agent!=""', signal="embedding_drift")  # agents' streams, not models'
-call_rate = queries.select("aifm_detector_statistic", agent_sel, signal="usage", detector="calls_per_minute")
 
 dashboard = new_dashboard(
     title="AI failure monitor / Agents and tools",
@@ -19,11 +17,7 @@ dashboard = new_dashboard(
         row("Tool calls"),
         timeseries("Tool failure rate", [target(queries.flagged_ratio("tool_failure", sel, RATE), "{{agent}} / {{tool}}")], unit="percentunit", description="Errors, timeouts and soft failures (status ok with an error in the result) per call."),
         timeseries("Tool calls /s", [target(queries.events_rate("tool_failure", sel, RATE), "{{agent}} / {{tool}}")], unit="reqps", description="The denominator of the failure rate: a high rate on few calls is noise."),
-        timeseries(
-            "Tool failure detector vs threshold",
-            [target(f"max by (agent, tool) ({queries.select('aifm_detector_statistic', sel, signal='tool_failure')})", "{{agent}} / {{tool}}")],
-            threshold=signals["tool_failure"].detector.params["h"],
-        ),
+        detector_panel("Tool failure detector vs threshold", "tool_failure", sel, ("agent", "tool"), "{{agent}} / {{tool}}"),
         row("Boundaries and control"),
         timeseries(
             "Scope violations and gate blocks",
@@ -50,10 +44,12 @@ dashboard = new_dashboard(
             [target(f"sum by (agent, tool) (increase({queries.select('aifm_signal_flagged_events_total', sel, signal='prompt_injection')}[{RATE}]))", "{{agent}} / {{tool}}")],
             description="Untrusted content carrying instructions aimed at the model (Control 6); the tool is empty for retrieved context.",
         ),
-        timeseries(
+        detector_panel(
             "Embedding drift per agent vs threshold",
-            [target(f"max by (agent, detector) ({agent_drift})", "{{agent}} {{detector}}")],
-            threshold=signals["embedding_drift"].detector.params["h"],
+            "embedding_drift",
+            f'{agent_sel},agent!=""',  # agents' streams, not models'
+            ("agent", "detector"),
+            "{{agent}} {{detector}}",
             description="Outputs (centroid) and prompts (prompt_centroid) of each agent against their own reference: agents sharing a model do not dilute each other here.",
         ),
         row("Volume"),
@@ -62,13 +58,17 @@ dashboard = new_dashboard(
             [target(f"60 * {queries.events_rate('audit_gap', agent_sel, RATE)}", "{{agent}}")],
             description="Every event an agent emits (each is checked for audit gaps): what the calls-per-minute detector watches, feedback and control events aside.",
         ),
-        timeseries(
+        detector_panel(
             "Calls-per-minute detector vs threshold",
-            [target(f"max by (agent) ({call_rate})", "{{agent}}")],
-            threshold=signals["usage"].detector_for("calls_per_minute").params["h"],
+            "usage",
+            agent_sel,
+            ("agent",),
+            "{{agent}}",
+            detector="calls_per_minute",
             description="Two-sided CUSUM on an agent's model and tool calls per minute, its reference following the daily cycle: a runaway agent, or one fallen silent.",
         ),
         timeseries("Audit-trail gaps", [target(queries.flagged_ratio("audit_gap", agent_sel, RATE), "{{agent}}")], unit="percentunit", description="Share of events missing a field Control 3 requires."),
+        detector_panel("Audit-gap detector vs threshold", "audit_gap", agent_sel, ("agent",), "{{agent}}"),
         timeseries("Findings by agent", [target(f"sum by (agent, signal) (increase({findings}[{RATE}]))", "{{agent}} {{signal}}")], stack=True),
     ],
 )

@@ -1,10 +1,9 @@
 """Model quality: refusal, hallucination proxies, errors, feedback and latency per model, with version changes."""
 
 from monitor.alerting import queries
-from monitor.dashboards.common import RATE, matchers, new_dashboard, row, table, target, thresholds, timeseries, uid_for, variable, version_annotation
+from monitor.dashboards.common import RATE, detector_panel, matchers, new_dashboard, row, table, target, timeseries, uid_for, variable, version_annotation
 
 sel = matchers("model")
-signals = thresholds().signals
 
 
 def ratio(signal: str, title: str, description: str):
@@ -12,14 +11,8 @@ def ratio(signal: str, title: str, description: str):
 
 
 def detector(signal: str, title: str):
-    """The detector's statistic per model against its threshold from thresholds.yaml (h)."""
-    statistic = queries.select("aifm_detector_statistic", f'{sel},model!=""', signal=signal)  # model streams, not agents' (embedding drift has both)
-    return timeseries(
-        title,
-        [target(f"max by (model, detector) ({statistic})", "{{model}} {{detector}}")],
-        threshold=signals[signal].detector.params["h"],
-        description=f"CUSUM statistic; a finding is raised when it crosses h = {signals[signal].detector.params['h']} (alerts/thresholds.yaml), then the detector re-learns.",
-    )
+    """The detector's statistic per model (its model streams, not agents': embedding drift and feedback have both)."""
+    return detector_panel(title, signal, f'{sel},model!=""', ("model", "detector"), "{{model}} {{detector}}")
 
 
 dashboard = new_dashboard(
@@ -36,7 +29,9 @@ dashboard = new_dashboard(
         ratio("hallucination", "Hallucination-proxy rate", "Share of answers with low token confidence, weak support in the retrieved context, or truncation."),
         detector("hallucination", "Hallucination detector vs threshold"),
         ratio("feedback", "Negative feedback rate", "Share of feedback events that were negative (user thumbs-down or eval failure)."),
+        detector("feedback", "Negative feedback detector vs threshold"),
         ratio("error_rate", "Provider error rate", "Share of model calls that failed: rate limits, 5xx, timeouts."),
+        detector("error_rate", "Provider error detector vs threshold"),
         row("Output content"),
         detector("embedding_drift", "Embedding drift detector vs threshold"),
         ratio("embedding_drift", "Share of outlying outputs", "Share of embedded outputs whose distance to the reference centroid is an outlier (z above outlier_z)."),

@@ -14,60 +14,18 @@ import hashlib
 
 import msgspec
 
+from monitor.signals import REGISTRY, STREAMS
+
 #: CamelCase alert name per (signal, detector); shared with the generated alert rules.
-ALERT_NAMES = {
-    ("refusal", "rate"): "AIFMRefusalRateHigh",
-    ("hallucination", "rate"): "AIFMHallucinationProxyRateHigh",
-    ("tool_failure", "rate"): "AIFMToolFailureRateHigh",
-    ("tool_scope", "violation"): "AIFMToolScopeViolation",
-    ("agent_loop", "repeated_call"): "AIFMAgentLoopRepeatedCall",
-    ("agent_loop", "call_budget"): "AIFMAgentSessionOverBudget",
-    ("latency", "seconds"): "AIFMLatencyShift",
-    ("latency", "per_token_seconds"): "AIFMLatencyPerTokenShift",
-    ("error_rate", "rate"): "AIFMProviderErrorRateHigh",
-    ("audit_gap", "rate"): "AIFMAuditTrailGaps",
-    ("kill_switch", "engaged"): "AIFMKillSwitchEngaged",
-    ("kill_switch", "call_after_halt"): "AIFMCallAfterKillSwitch",
-    ("feedback", "rate"): "AIFMNegativeFeedbackRateHigh",
-    ("embedding_drift", "centroid"): "AIFMEmbeddingDrift",
-    ("embedding_drift", "prompt_centroid"): "AIFMPromptDrift",
-    ("prompt_injection", "content"): "AIFMPromptInjectionInContent",
-    ("usage", "input_tokens"): "AIFMInputTokensShift",
-    ("usage", "output_tokens"): "AIFMOutputTokensShift",
-    ("usage", "calls_per_minute"): "AIFMAgentCallRateShift",
-    ("model_version", "change"): "AIFMModelVersionChanged",
-}
+ALERT_NAMES = {pair: stream.alert for pair, stream in STREAMS.items()}
 
-#: Severities that do not come from a signal's ``severity`` in thresholds.yaml: engaging a
-#: kill switch is a human action worth a ticket, a version change is context only.
-FIXED_SEVERITIES = {
-    ("kill_switch", "engaged"): "warning",
-    ("model_version", "change"): "info",
-}
-
-
-#: The key labels findings of each signal carry (feedback: model, or agent when the event names no model).
-FINDING_KEYS = {
-    "refusal": ("model",),
-    "hallucination": ("model",),
-    "error_rate": ("model",),
-    "latency": ("model",),
-    "tool_failure": ("agent", "tool"),
-    "tool_scope": ("agent", "tool"),
-    "agent_loop": ("agent",),
-    "audit_gap": ("agent",),
-    "kill_switch": ("agent",),
-    "feedback": ("model", "agent"),
-    "embedding_drift": ("model", "agent"),  # a model's stream, or an agent's
-    "prompt_injection": ("agent", "tool"),
-    "usage": ("model", "agent"),  # tokens per model, calls per minute per agent
-    "model_version": ("model",),
-}
+#: The key labels findings of each signal may carry.
+FINDING_KEYS = {spec.name: spec.finding_keys for spec in REGISTRY}
 
 
 def finding_severity(thresholds, signal: str, detector: str) -> str:
-    """The severity of findings of (signal, detector): fixed, or the signal's ``severity`` in thresholds.yaml."""
-    fixed = FIXED_SEVERITIES.get((signal, detector))
+    """The severity of findings of (signal, detector): its stream's fixed one, or the signal's ``severity`` in thresholds.yaml."""
+    fixed = STREAMS[(signal, detector)].severity
     return fixed if fixed is not None else thresholds.signals[signal].severity
 
 
@@ -105,7 +63,6 @@ def make_finding(
     event,
     statistic: float,
     threshold: float,
-    summary: str,
     details: dict | None = None,
     kind: str = "finding",
     started_at: float | None = None,
@@ -123,7 +80,7 @@ def make_finding(
         event_id=event.event_id,
         statistic=round(float(statistic), 4),
         threshold=round(float(threshold), 4),
-        summary=summary,
+        summary=STREAMS[(signal, detector)].summary,
         details=details or {},
     )
 

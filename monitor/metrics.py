@@ -35,9 +35,9 @@ from monitor.events import CONTROL_ACTIONS, KINDS, REJECT_REASONS, Event
 from monitor.findings import ALERT_NAMES, FINDING_KEYS, finding_severity
 from monitor.keys import SeriesCap
 from monitor.otel.mapping import IGNORED_KINDS
-from monitor.signals import MODEL_VERSION, SERIES_LABELS
+from monitor.signals import MODEL_VERSION, SERIES_LABELS, SPECS
+from monitor.signals.spec import KEY_LABELS
 
-KEY_LABELS = ("model", "agent", "tool")
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 _PER_TOKEN_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
 _PROCESSING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
@@ -323,10 +323,6 @@ def _expected_blocked(signal_events: Tally) -> dict:
     return {(agent, tool): 0 for (signal, _model, agent, tool) in signal_events if signal == "tool_scope"}
 
 
-#: Kill switches can target any agent, so their findings are expected for every agent seen.
-_EXPECTED_FROM = {"kill_switch": "audit_gap"}
-
-
 def _expected_findings(signal_events: Tally, severities: dict) -> dict:
     """Zero-valued findings series for every alert and every key its signal has seen."""
     keys_by_signal: dict[str, list[tuple[str, str, str]]] = {}
@@ -335,7 +331,7 @@ def _expected_findings(signal_events: Tally, severities: dict) -> dict:
     expected = {}
     for (signal, _detector), (alert, severity) in severities.items():
         keep = [label in FINDING_KEYS[signal] for label in KEY_LABELS]
-        for key in keys_by_signal.get(_EXPECTED_FROM.get(signal, signal), ()):
+        for key in keys_by_signal.get(SPECS[signal].expect_keys_from or signal, ()):
             expected[(signal, alert, severity, *(value if kept else "" for value, kept in zip(key, keep, strict=True)))] = 0
     return expected
 
@@ -349,7 +345,7 @@ def _signal_series(signal_counts: dict) -> tuple[Tally, Tally]:
             if signal == "feedback":
                 key = (model, "" if model else agent, "")
             else:
-                kept = SERIES_LABELS.get(signal, ("agent",))
+                kept = SERIES_LABELS[signal]
                 key = (model if "model" in kept else "", agent if "agent" in kept else "", tool if "tool" in kept else "")
             series = (signal, *key)
             events[series] += seen

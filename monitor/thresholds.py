@@ -18,49 +18,10 @@ import yaml
 
 from monitor.alerting.config import AlertingConfig, parse_alerting
 from monitor.detectors import build_detector
-from monitor.signals import SIGNALS
+from monitor.signals import SIGNALS, SPECS
 
 SEVERITIES = ("critical", "warning", "info")
 REPO_THRESHOLDS = Path(__file__).resolve().parent.parent / "alerts" / "thresholds.yaml"
-
-_ANY = (float("-inf"), float("inf"))
-_UNIT = (0.0, 1.0)
-_NON_NEGATIVE = (0.0, float("inf"))
-_POSITIVE_COUNT = (1, float("inf"))
-_MARGIN = (-1.0, 1.0)  # a difference of two cosine similarities
-_SEMANTIC_MARGINS = {"semantic_cue": (bool, _ANY), "semantic_margin_from": (float, _MARGIN), "semantic_margin_full": (float, _MARGIN)}
-
-#: Signal-specific options (besides severity, min_samples, detector): name -> (type, (min, max)).
-SIGNAL_OPTIONS: dict[str, dict[str, tuple[type, tuple[float, float]]]] = {
-    "refusal": {"flag_score": (float, _UNIT), **_SEMANTIC_MARGINS},
-    "hallucination": {
-        "min_mean_logprob": (float, (float("-inf"), 0.0)),
-        "min_context_support": (float, _UNIT),
-        "semantic_cue": (bool, _ANY),
-        "grounded_similarity": (float, _UNIT),
-        "min_grounded_share": (float, _UNIT),
-        "flag_truncation": (bool, _ANY),
-    },
-    "tool_failure": {},
-    "tool_scope": {"cooldown_seconds": (float, _NON_NEGATIVE)},
-    "agent_loop": {
-        "max_repeats": (int, _POSITIVE_COUNT),
-        "max_calls_per_session": (int, _POSITIVE_COUNT),
-        "session_idle_seconds": (float, _NON_NEGATIVE),
-        "max_sessions": (int, _POSITIVE_COUNT),
-        "cooldown_seconds": (float, _NON_NEGATIVE),
-    },
-    "latency": {"per_token_min_output_tokens": (int, _POSITIVE_COUNT)},
-    "error_rate": {},
-    "audit_gap": {"required_fields": (dict, _ANY)},
-    "kill_switch": {"grace_seconds": (float, _NON_NEGATIVE), "cooldown_seconds": (float, _NON_NEGATIVE)},
-    "feedback": {"negative_below": (float, _UNIT), "negative_labels": (list, _ANY)},
-    "embedding_drift": {"outlier_z": (float, _NON_NEGATIVE)},
-    "prompt_injection": {"flag_score": (float, _UNIT), "cooldown_seconds": (float, _NON_NEGATIVE), **_SEMANTIC_MARGINS},
-    "usage": {},
-}
-SIGNALS_WITH_DETECTOR = frozenset({"refusal", "hallucination", "tool_failure", "latency", "error_rate", "audit_gap", "feedback", "embedding_drift", "usage"})
-
 
 class ThresholdsError(ValueError):
     """The thresholds file is missing, unreadable or invalid."""
@@ -85,7 +46,7 @@ class SignalConfig:
     stream_detectors: dict[str, DetectorSpec] = field(default_factory=dict)
 
     def detector_for(self, stream: str | None) -> DetectorSpec | None:
-        """The detector of one of this signal's streams (a detector name of ``ALERT_NAMES``); None: the signal's own."""
+        """The detector of one of this signal's streams (a :class:`~monitor.signals.spec.StreamSpec` detector name); None: the signal's own."""
         return self.stream_detectors.get(stream, self.detector)
 
 
@@ -142,12 +103,12 @@ def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Threshol
     decode = _mapping(document.get("decode", {}), "decode", fail)
     max_bytes = _positive_int(decode.get("max_record_bytes", 1_000_000), "decode.max_record_bytes", fail)
     raw_signals = _mapping(document.get("signals"), "signals", fail)
-    missing = [name for name in SIGNAL_OPTIONS if name not in raw_signals]
+    missing = [name for name in SIGNALS if name not in raw_signals]
     if missing:
         raise fail("signals", f"missing {', '.join(missing)} (every signal needs its thresholds)")
     signals = {}
     for name, raw in raw_signals.items():
-        if name not in SIGNAL_OPTIONS:
+        if name not in SIGNALS:
             raise fail(f"signals.{name}", f"unknown signal; known: {', '.join(SIGNALS)}")
         signals[name] = _parse_signal(name, _mapping(raw, f"signals.{name}", fail), fail)
     return Thresholds(
@@ -162,21 +123,22 @@ def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Threshol
 
 def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
     where = f"signals.{name}"
-    options_spec = SIGNAL_OPTIONS[name]
-    allowed = {"severity", "min_samples", "detector", "streams", *options_spec, *(("per_encoder",) if name == "embedding_drift" else ())}
+    spec = SPECS[name]
+    allowed = {"severity", "min_samples", "detector", "streams", *spec.options, *(("per_encoder",) if name == "embedding_drift" else ())}
     _reject_unknown(raw, allowed, where, fail)
     severity = raw.get("severity")
     if severity not in SEVERITIES:
         raise fail(f"{where}.severity", f"must be one of {', '.join(SEVERITIES)}, got {severity!r}")
     min_samples = _positive_int(raw.get("min_samples", 1), f"{where}.min_samples", fail)
     detector = None
-    if name in SIGNALS_WITH_DETECTOR:
+    if spec.has_detector:
         detector = _parse_detector(raw.get("detector"), f"{where}.detector", fail)
     elif "detector" in raw or "streams" in raw:
         raise fail(f"{where}.detector", "this signal raises a finding per violation and takes no detector")
     stream_detectors = _stream_detectors(name, raw.get("streams", {}), f"{where}.streams", fail)
     options = {}
-    for option, (kind, (low, high)) in options_spec.items():
+    for option, declared in spec.options.items():
+        kind, (low, high) = declared.kind, declared.bounds
         if option not in raw:
             raise fail(f"{where}.{option}", "missing")
         value = raw[option]
@@ -200,9 +162,7 @@ def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
 
 def _stream_detectors(signal: str, raw: Any, where: str, fail) -> dict[str, DetectorSpec]:
     """``streams: {<stream>: {detector: {...}}}``: a detector of its own for some of a signal's streams."""
-    from monitor.findings import ALERT_NAMES
-
-    streams = sorted(detector for name, detector in ALERT_NAMES if name == signal)
+    streams = sorted(stream.detector for stream in SPECS[signal].streams if stream.slot is not None)
     specs = {}
     for stream, spec in _mapping(raw, where, fail).items():
         if stream not in streams:

@@ -155,8 +155,9 @@ def test_key_cap_folds_a_flood_of_model_names_into_other(thresholds):
     assert len(models) == thresholds.max_values_per_label + 1
     assert "other" in models
     assert {model for model, _, _ in labels} == models
-    assert len(pipeline._by_raw_name) <= 2 * thresholds.max_values_per_label + 2
-    assert len(pipeline._labels_by_raw) <= thresholds.max_values_per_label
+    names, label_triples = pipeline.key_streams.cached_names()
+    assert names <= 2 * thresholds.max_values_per_label + 2
+    assert label_triples <= thresholds.max_values_per_label
 
 
 def test_process_record_counts_rejects_and_keeps_good_events(pipeline):

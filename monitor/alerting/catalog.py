@@ -2,7 +2,7 @@
 
 Two families:
 
-* **Finding alerts**, one per (signal, detector) in :data:`monitor.findings.ALERT_NAMES`.
+* **Finding alerts**, one per stream of a signal (:data:`monitor.signals.STREAMS`).
   The worker's detectors decide that a stream changed and publish a finding; the worker
   exports the wall-clock time of the latest finding per alert and key
   (``aifm_last_finding_timestamp_seconds``), and the alert fires while that finding is
@@ -18,36 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.alerting import queries
-from monitor.findings import ALERT_NAMES, finding_severity
+from monitor.findings import finding_severity
+from monitor.signals import STREAMS
 from monitor.thresholds import Thresholds
 
-_MODEL = "Model {{ $labels.model }}"
-_AGENT = "Agent {{ $labels.agent }}"
-_AGENT_TOOL = "Agent {{ $labels.agent }}, tool {{ $labels.tool }}"
-_EITHER = 'Key model="{{ $labels.model }}" agent="{{ $labels.agent }}"'
-
-#: (signal, detector) -> (subject of the description, what happened, static summary).
-_FINDING_TEXT = {
-    ("refusal", "rate"): (_MODEL, "refuses more often than its reference", "A model's refusal rate rose above its reference."),
-    ("hallucination", "rate"): (_MODEL, "fails hallucination proxies (low confidence, unsupported by context, truncated) more often than its reference", "A model's hallucination-proxy rate rose above its reference."),
-    ("tool_failure", "rate"): (_AGENT_TOOL, "fails more often than its reference, soft failures included", "A tool's failure rate rose above its reference."),
-    ("tool_scope", "violation"): (_AGENT_TOOL, "was called outside the agent's documented tool boundary", "An agent called a tool outside its boundary."),
-    ("agent_loop", "repeated_call"): (_AGENT, "repeated the same tool call in one session past its limit", "An agent session is looping on the same tool call."),
-    ("agent_loop", "call_budget"): (_AGENT, "ran a session past its tool-call budget", "An agent session exceeded its call budget."),
-    ("latency", "seconds"): (_MODEL, "answers slower than its reference latency", "A model's latency shifted above its reference."),
-    ("latency", "per_token_seconds"): (_MODEL, "takes longer per output token than its reference", "A model's latency per output token shifted above its reference."),
-    ("error_rate", "rate"): (_MODEL, "returns provider errors (rate limits, 5xx, timeouts) more often than its reference", "A model provider's error rate rose above its reference."),
-    ("audit_gap", "rate"): (_AGENT, "emits events missing audit-trail fields above the tolerated share", "Audit-trail records are incomplete."),
-    ("kill_switch", "engaged"): (_EITHER, "had a kill switch engaged", "A kill switch was engaged."),
-    ("kill_switch", "call_after_halt"): (_EITHER, "was called after its kill switch's grace period", "A halted agent or model is still being called."),
-    ("feedback", "rate"): (_EITHER, "receives negative feedback more often than its reference", "The negative-feedback rate rose above its reference."),
-    ("prompt_injection", "content"): (_AGENT_TOOL, "read content (a retrieved document or a tool result) carrying instructions aimed at the model", "Untrusted content carries a prompt injection."),
-    ("embedding_drift", "centroid"): (_EITHER, "says something else than in its reference period: its output embeddings moved away from the reference centroid", "A model's outputs drifted away from their reference content."),
-    ("embedding_drift", "prompt_centroid"): (_EITHER, "is asked something else than in its reference period: its prompt embeddings moved away from the reference centroid", "What users ask a model drifted away from its reference."),
-    ("usage", "input_tokens"): (_MODEL, "is sent a different number of input tokens per call than in its reference (higher or lower)", "Input tokens per call shifted."),
-    ("usage", "output_tokens"): (_MODEL, "answers with a different number of output tokens per call than in its reference (higher or lower)", "Output tokens per call shifted."),
-    ("usage", "calls_per_minute"): (_AGENT, "makes more (or fewer) calls per minute than its reference", "An agent's call rate shifted."),
-    ("model_version", "change"): (_MODEL, "started serving a new model version (its detectors started a new segment)", "A model's serving version changed."),
+#: The subject of an alert's description, by the key labels its findings carry.
+_SUBJECTS = {
+    ("model",): "Model {{ $labels.model }}",
+    ("agent",): "Agent {{ $labels.agent }}",
+    ("agent", "tool"): "Agent {{ $labels.agent }}, tool {{ $labels.tool }}",
+    ("model", "agent"): 'Key model="{{ $labels.model }}" agent="{{ $labels.agent }}"',
 }
 
 #: Why each alert's threshold is what it is, in one line (the runbook argues it at length).
@@ -102,8 +82,8 @@ class Alert:
 def finding_alerts(thresholds: Thresholds) -> list[Alert]:
     alerting = thresholds.alerting
     alerts = []
-    for (signal, detector), name in ALERT_NAMES.items():
-        subject, what, summary = _FINDING_TEXT[(signal, detector)]
+    for (signal, detector), stream in STREAMS.items():
+        name = stream.alert
         alerts.append(
             Alert(
                 name=name,
@@ -111,9 +91,9 @@ def finding_alerts(thresholds: Thresholds) -> list[Alert]:
                 severity=finding_severity(thresholds, signal, detector),
                 expr=f"{queries.seconds_since_finding(name, alerting.selector)}\n< {alerting.finding_hold_seconds}",
                 for_=alerting.finding_for,
-                summary=summary,
+                summary=stream.summary,
                 description=(
-                    f"{subject} {what}: latest finding {{{{ $value | humanizeDuration }}}} ago. "
+                    f"{_SUBJECTS[stream.keys]} {stream.happened}: latest finding {{{{ $value | humanizeDuration }}}} ago. "
                     f'The finding (statistic, threshold, triggering event id) is on the alerts topic with alert="{name}".'
                 ),
                 threshold=signal_threshold(thresholds, signal, detector),

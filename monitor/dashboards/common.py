@@ -77,6 +77,20 @@ def timeseries(title: str, targets: list[Target], *, unit: str = "short", descri
     )
 
 
+def detector_panel(title: str, signal: str, selector: str, by: tuple[str, ...], legend: str, *, detector: str | None = None, description: str = "") -> TimeSeries:
+    """A signal's detector statistic per key (the largest of its streams) against its threshold ``h`` from thresholds.yaml."""
+    labels = {"signal": signal} if detector is None else {"signal": signal, "detector": detector}
+    statistic = queries.select("aifm_detector_statistic", selector, **labels)
+    h = thresholds().signals[signal].detector_for(detector).params.get("h")
+    crossing = f"a finding is raised when it crosses h = {h} (alerts/thresholds.yaml), then the detector re-learns"
+    return timeseries(
+        title,
+        [target(f"max by ({', '.join(by)}) ({statistic})", legend)],
+        threshold=h,
+        description=f"{description} The statistic: {crossing}." if description else f"CUSUM statistic; {crossing}.",
+    )
+
+
 def stat(title: str, targets: list[Target], *, unit: str = "short", description: str = "", bad_at: float | None = None, width: int = 6, height: int = 4) -> Stat:
     steps = [{"color": OK, "value": None}]
     if bad_at is not None:

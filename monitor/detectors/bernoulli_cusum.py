@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from monitor.detectors.base import Detector
+
 _REFRESH_MASK = 63  # re-derive the log-likelihood weights every 64 observations
 _HOURS = 24
 #: Evidence above this fraction of h is not learned as the shape of the day. Learning only at a sum of 0
@@ -65,7 +67,7 @@ class HourlyProfile:
         return [overall + between / (between + v) * (rate - overall) for rate, v in zip(raw, variances, strict=True)]
 
 
-class BernoulliCUSUM:
+class BernoulliCUSUM(Detector):
     """Log-likelihood-ratio CUSUM for a rise in a Bernoulli rate (refusals, failures).
 
     Each observation is 1 (the bad outcome happened) or 0. The in-control rate ``p0``
@@ -225,11 +227,6 @@ class BernoulliCUSUM:
             burst = min(self.burst_ratio * p0, (1.0 + p0) / 2.0)
             self._b1 = math.log(burst / p0)
             self._b0 = math.log((1.0 - burst) / (1.0 - p0))
-
-    @property
-    def drift_detected(self) -> bool:
-        """True right after the update that crossed the threshold."""
-        return self._drift_detected
 
     @property
     def warming_up(self) -> bool:

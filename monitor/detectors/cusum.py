@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from monitor.detectors.base import Detector
+
 _DIRECTIONS = ("up", "down", "both")
 
 #: Warm-up values further than this many robust standard deviations (1.4826 MAD) from the warm-up's
@@ -26,7 +28,7 @@ RECOVERY_Z = 1.0
 RECOVERY_MEMORIES = 8.0
 
 
-class CUSUM:
+class CUSUM(Detector):
     """Page's cumulative-sum detector on standardised values.
 
     The in-control mean and standard deviation are learned from the first ``warmup``
@@ -163,11 +165,6 @@ class CUSUM:
             self._weight = float(self.warmup)
             self._m2 = self._sd * self._sd * self._weight
         self._level = 2.0 * self._mean - self._smoothed
-
-    @property
-    def drift_detected(self) -> bool:
-        """True right after the update that crossed the threshold."""
-        return self._drift_detected
 
     @property
     def warming_up(self) -> bool:

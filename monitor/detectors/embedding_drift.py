@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from monitor.detectors.base import OnCUSUM
 from monitor.detectors.cusum import CUSUM
 
 
@@ -18,7 +19,7 @@ def as_vector(values) -> np.ndarray | None:
     return None if values is None else np.asarray(values, dtype=np.float64)
 
 
-class EmbeddingDrift:
+class EmbeddingDrift(OnCUSUM):
     """Streaming test of live embeddings against a reference learned at the start of a segment.
 
     The first ``reference`` vectors define the reference centroid (the mean unit vector:
@@ -111,10 +112,6 @@ class EmbeddingDrift:
         self._count, self.alarm_statistic = int(count), float(alarm)
 
     @property
-    def drift_detected(self) -> bool:
-        return self._drift_detected
-
-    @property
     def distance_cusum(self) -> CUSUM:
         """The CUSUM this detector runs on distances to its reference (tuning replays recorded distances through one)."""
         return self._cusum
@@ -122,14 +119,6 @@ class EmbeddingDrift:
     @property
     def warming_up(self) -> bool:
         return self._centroid is None or self._cusum.warming_up
-
-    @property
-    def statistic(self) -> float:
-        return self._cusum.statistic
-
-    @property
-    def threshold(self) -> float:
-        return self._cusum.threshold
 
     @property
     def dimensions(self) -> int | None:

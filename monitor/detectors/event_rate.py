@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from monitor.detectors.base import OnCUSUM
 from monitor.detectors.cusum import CUSUM
 
 #: Silent windows fed as zeros before the next event at most: an hour of silence reads as
@@ -16,7 +17,7 @@ def anscombe(count: int) -> float:
     return 2.0 * math.sqrt(count + 0.375)
 
 
-class EventRate:
+class EventRate(OnCUSUM):
     """Page's CUSUM on the number of events per window of event time (calls per minute).
 
     Every ``update(x, t)`` is one event at time ``t`` (``x`` is unused); the events are
@@ -69,20 +70,8 @@ class EventRate:
         self._cusum.load_state(cusum)
 
     @property
-    def drift_detected(self) -> bool:
-        return self._drift_detected
-
-    @property
     def warming_up(self) -> bool:
         return self._cusum.warming_up
-
-    @property
-    def statistic(self) -> float:
-        return self._cusum.statistic
-
-    @property
-    def threshold(self) -> float:
-        return self._cusum.threshold
 
     @property
     def alarm_statistic(self) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import math
 
+from monitor.detectors.base import Detector
+
 # river is imported on first use: the default thresholds use our CUSUMs only, and
 # importing river costs a worker or a replay about half a second at start.
 _FACTORIES = {
@@ -20,7 +22,7 @@ def _river_class(method: str):
     return getattr(importlib.import_module(module), name)
 
 
-class RiverDetector:
+class RiverDetector(Detector):
     """One of river's detectors (ADWIN, PageHinkley, DDM, HDDM_A) behind our interface.
 
     ``statistic`` and ``threshold`` are what the detector itself compares where it has

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -13,7 +13,7 @@ import msgspec
 
 from monitor.events import Reject
 from monitor.findings import Finding, encode_finding
-from monitor.pipeline import Pipeline
+from monitor.pipeline import Pipeline, StreamObserver
 from monitor.replay.reader import RejectedLine, expand_paths, merged_events, read_lines
 from monitor.signals.tool_scope import Boundaries
 from monitor.thresholds import Thresholds
@@ -74,7 +74,7 @@ def replay(
     findings_out: IO[bytes] | None = None,
     signals_out: IO[bytes] | None = None,
     sources: list[tuple[str, Iterable[tuple[int, bytes]]]] | None = None,
-    pipeline_factory: Callable[..., Pipeline] = Pipeline,
+    observer: StreamObserver | None = None,
     embedder=None,
 ) -> ReplayReport:
     """Run every event of ``paths`` (or of ``sources``) through a fresh :class:`Pipeline`, in event-time order.
@@ -84,13 +84,13 @@ def replay(
     signals it produced. Raises :class:`~monitor.replay.reader.ReplayError` before
     reading anything if a path is unreadable. ``sources`` are (name, records) pairs
     such as the partitions of a Kafka topic (:mod:`monitor.replay.kafka_source`).
-    ``pipeline_factory`` builds the pipeline (tuning passes one that records detector inputs);
+    An ``observer`` is told of every value fed to a detector (tuning records them);
     an ``embedder`` (:mod:`monitor.embeddings`) embeds a budgeted sample of outputs on the way.
     """
     started = time.perf_counter()
     files = expand_paths(paths)
     inputs = [(str(path), read_lines(path)) for path in files] + list(sources or [])
-    pipeline = pipeline_factory(thresholds, boundaries)
+    pipeline = Pipeline(thresholds, boundaries, observer=observer)
     rejected: list[RejectedLine] = []
     order_stats = {"late": 0}
     findings: list[Finding] = []

@@ -1,45 +1,70 @@
 """Per-event failure signals: pure functions of one event plus small per-key state.
 
-The names below are a public vocabulary: they appear in findings, metrics,
-``alerts/thresholds.yaml`` and alert rules. Each module's docstring says what its
-signal proxies and why.
+The registry: every signal is listed here, once, by the ``SPEC`` its module declares
+(:mod:`monitor.signals.spec`), as river lists its detectors. The names are a public
+vocabulary: they appear in findings, metrics, ``alerts/thresholds.yaml`` and alert rules,
+and every table of them elsewhere (alert names, severities, finding keys, series labels,
+thresholds options, the pipeline's key streams, recording rules) is derived from
+:data:`REGISTRY`. Each module's docstring says what its signal proxies and why.
 """
 
-SIGNALS = {
-    "refusal": "the model declined, fully or in part, to do what it was asked",
-    "hallucination": "cheap proxies of an unsupported answer: low token confidence, answer not supported by the retrieved context, truncation",
-    "tool_failure": "a tool call that failed: error or timeout status, or status ok with an error in its result",
-    "tool_scope": "a tool call outside the agent's documented tool boundary (Controls 2 and 7)",
-    "agent_loop": "a runaway agent: the same call repeated in one session, or a session over its call budget",
-    "latency": "model latency per call and per output token (a slower provider vs longer answers)",
-    "error_rate": "provider errors per model: rate limits, 5xx, timeouts",
-    "audit_gap": "an event missing a field the audit trail needs (Control 3)",
-    "kill_switch": "kill-switch control events, and any call by a halted agent after the grace period (Control 1)",
-    "feedback": "negative user or evaluation feedback (Control 8)",
-    "prompt_injection": "instructions aimed at the model inside retrieved context or a tool result: override, role change, reveal the prompt, exfiltrate (Control 6)",
-    "embedding_drift": "outputs (and, separately, prompts) moving away from their reference period (new topic, language or style), from sentence embeddings",
-    "usage": "input and output tokens per call per model, calls per minute per agent, either way (cost and volume shifts: template changes, runaway or silent agents)",
-}
+from __future__ import annotations
 
-#: The labels that identify each signal's stream in the ``aifm_signal_*`` counters (the
-#: metrics fold events onto them; rules and dashboards aggregate by them). Feedback
-#: carries its model, or its agent when the event names no model.
-SERIES_LABELS = {
-    "refusal": ("model",),
-    "hallucination": ("model",),
-    "error_rate": ("model",),
-    "latency": ("model",),
-    "embedding_drift": ("model",),
-    "tool_failure": ("agent", "tool"),
-    "tool_scope": ("agent", "tool"),
-    "agent_loop": ("agent", "tool"),
-    "prompt_injection": ("agent", "tool"),
-    "audit_gap": ("agent",),
-    "kill_switch": ("agent",),
-    "feedback": ("model", "agent"),
-    "usage": ("model", "agent"),
-    "model_version": ("model",),
-}
+from monitor.signals import (
+    agent_loop,
+    audit_gap,
+    embedding_drift,
+    error_rate,
+    feedback,
+    hallucination,
+    kill_switch,
+    latency,
+    model_version,
+    prompt_injection,
+    refusal,
+    tool_failure,
+    tool_scope,
+    usage,
+)
+from monitor.signals.spec import SignalSpec, StreamSpec
+
+#: Every signal, in the order alerts, rules and tables list them; annotations last.
+REGISTRY: tuple[SignalSpec, ...] = (
+    refusal.SPEC,
+    hallucination.SPEC,
+    tool_failure.SPEC,
+    tool_scope.SPEC,
+    agent_loop.SPEC,
+    latency.SPEC,
+    error_rate.SPEC,
+    audit_gap.SPEC,
+    kill_switch.SPEC,
+    feedback.SPEC,
+    embedding_drift.SPEC,
+    prompt_injection.SPEC,
+    usage.SPEC,
+    model_version.SPEC,
+)
+
+SPECS: dict[str, SignalSpec] = {spec.name: spec for spec in REGISTRY}
+
+#: The failure signals (each has its settings in thresholds.yaml): name -> what it proxies.
+SIGNALS = {spec.name: spec.proxies for spec in REGISTRY if spec.in_thresholds}
 
 #: Not a failure signal: a serving model version change is an annotation that segments detectors.
-MODEL_VERSION = "model_version"
+MODEL_VERSION = model_version.SPEC.name
+
+#: Every (signal, stream) pair that raises findings, with its stream's spec.
+STREAMS: dict[tuple[str, str], StreamSpec] = {(spec.name, stream.detector): stream for spec in REGISTRY for stream in spec.streams}
+
+#: The labels that identify each signal's stream in the ``aifm_signal_*`` counters (the
+#: metrics fold events onto them; rules and dashboards aggregate by them).
+SERIES_LABELS = {spec.name: spec.series_labels for spec in REGISTRY}
+
+#: The signals whose streams a detector tests (``detector:`` in thresholds.yaml).
+SIGNALS_WITH_DETECTOR = frozenset(spec.name for spec in REGISTRY if spec.has_detector)
+
+
+def keyed_streams(key_kind: str) -> tuple[tuple[str, StreamSpec], ...]:
+    """(signal, stream) for every detector stream a key of ``key_kind`` ("model", "agent", "tool") holds."""
+    return tuple((spec.name, stream) for spec in REGISTRY for stream in spec.streams if stream.slot is not None and key_kind in stream.key_kinds)

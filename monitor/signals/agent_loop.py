@@ -15,6 +15,8 @@ import hashlib
 import time
 from collections import OrderedDict
 
+from monitor.signals.spec import NON_NEGATIVE, POSITIVE_COUNT, Option, SignalSpec, StreamSpec
+
 _MAX_DISTINCT_CALLS_PER_SESSION = 1024
 _REASON_BITS = {"repeated_call": 1, "call_budget": 2}
 #: Distinct calls remembered over all sessions; the least recently seen sessions are forgotten beyond it.
@@ -147,3 +149,23 @@ class SessionTracker:
 
     def _forget_oldest(self) -> None:
         self._calls_tracked -= len(self._sessions.popitem(last=False)[1].repeats)
+
+
+SPEC = SignalSpec(
+    name="agent_loop",
+    proxies="a runaway agent: the same call repeated in one session, or a session over its call budget",
+    reads=("tool_call.session_id", "tool_call.trace_id", "tool_call.tool", "tool_call.args_hash"),
+    series_labels=("agent", "tool"),
+    options={
+        "max_repeats": Option(int, POSITIVE_COUNT),
+        "max_calls_per_session": Option(int, POSITIVE_COUNT),
+        "session_idle_seconds": Option(float, NON_NEGATIVE),
+        "max_sessions": Option(int, POSITIVE_COUNT),
+        "cooldown_seconds": Option(float, NON_NEGATIVE),
+    },
+    streams=(
+        StreamSpec("repeated_call", "AIFMAgentLoopRepeatedCall", "An agent session repeated the same tool call past its limit.", "repeated the same tool call in one session past its limit", ("agent",)),
+        StreamSpec("call_budget", "AIFMAgentSessionOverBudget", "An agent session exceeded its call budget.", "ran a session past its tool-call budget", ("agent",)),
+    ),
+    ratio_level="agent",
+)

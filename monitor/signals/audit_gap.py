@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from operator import attrgetter
 
+from monitor.signals.spec import Option, SignalSpec, StreamSpec
+
 #: The defaults of thresholds.yaml: what Control 3 asks, and what an OpenTelemetry source can
 #: meet (the OTel mapping fills caller, hashes and model version, docs/otel.md).
 REQUIRED_FIELDS = {
@@ -72,3 +74,16 @@ _default = AuditGap()
 def audit_gap_signal(event) -> dict:
     """The check with the default fields (:data:`REQUIRED_FIELDS`)."""
     return _default(event)
+
+
+SPEC = SignalSpec(
+    name="audit_gap",
+    proxies="an event missing a field the audit trail needs: ts, event_id, caller, model version or tool, input and output or args hashes (Control 3)",
+    reads=("*.*",),  # the fields audit_gap.required_fields names, on every kind
+    series_labels=("agent",),
+    options={"required_fields": Option(dict)},
+    streams=(
+        StreamSpec("rate", "AIFMAuditTrailGaps", "Audit-trail records are incomplete: the share of events missing required fields rose above its target.", "emits events missing audit-trail fields above the tolerated share", ("agent",), slot="audit_gap"),
+    ),
+    ratio_level="agent",
+)

@@ -17,6 +17,8 @@ before or without the answers changing, and tells the two causes apart.
 
 from __future__ import annotations
 
+from monitor.signals.spec import NON_NEGATIVE, Option, SignalSpec, StreamSpec
+
 
 def embedding_drift_signal(detector, outlier_z: float) -> dict:
     """The signal after ``detector`` has seen the event's embedding (its distance is the detector's last)."""
@@ -25,3 +27,31 @@ def embedding_drift_signal(detector, outlier_z: float) -> dict:
     if distance is None or z is None:
         return {"distance": distance, "flag": None}  # still learning the reference: not counted
     return {"distance": round(distance, 4), "z": round(z, 2), "flag": z > outlier_z}
+
+
+SPEC = SignalSpec(
+    name="embedding_drift",
+    proxies="outputs (and, separately, prompts) moving away from their reference period (new topic, language or style), from sentence embeddings",
+    reads=("model_call.embedding", "model_call.input_embedding", "model_call.output_text", "model_call.input_text"),
+    series_labels=("model",),
+    options={"outlier_z": Option(float, NON_NEGATIVE)},
+    streams=(
+        StreamSpec(
+            "centroid",
+            "AIFMEmbeddingDrift",
+            "A model's outputs drifted away from their reference content.",
+            "says something else than in its reference period: its output embeddings moved away from the reference centroid",
+            ("model", "agent"),
+            slot="embedding_drift",
+        ),
+        StreamSpec(
+            "prompt_centroid",
+            "AIFMPromptDrift",
+            "What users ask a model drifted away from its reference.",
+            "is asked something else than in its reference period: its prompt embeddings moved away from the reference centroid",
+            ("model", "agent"),
+            slot="prompt_drift",
+        ),
+    ),
+    ratio_level="model",
+)

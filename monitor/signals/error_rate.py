@@ -7,7 +7,7 @@ while users wait or get degraded fallbacks. The error class is a bounded label.
 
 from __future__ import annotations
 
-ERROR_CLASSES = ("rate_limit", "server_error", "timeout", "client_error", "content_filter", "other")
+from monitor.signals.spec import SignalSpec, StreamSpec
 
 
 def classify_error(error_type: str) -> str:
@@ -34,3 +34,22 @@ def error_signal(error_type: str | None) -> dict:
     if error_type is None:
         return {"flag": False, "error_class": None}
     return {"flag": True, "error_class": classify_error(error_type)}
+
+
+SPEC = SignalSpec(
+    name="error_rate",
+    proxies="provider errors per model: rate limits, 5xx, timeouts",
+    reads=("model_call.error_type",),
+    series_labels=("model",),
+    streams=(
+        StreamSpec(
+            "rate",
+            "AIFMProviderErrorRateHigh",
+            "A model provider's error rate rose above its reference.",
+            "returns provider errors (rate limits, 5xx, timeouts) more often than its reference",
+            ("model",),
+            slot="error_rate",
+        ),
+    ),
+    ratio_level="model",
+)

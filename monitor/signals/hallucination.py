@@ -31,6 +31,8 @@ from functools import lru_cache
 
 import Stemmer
 
+from monitor.signals.spec import UNIT, Option, SignalSpec, StreamSpec
+
 _stem_words = Stemmer.Stemmer("english").stemWords
 #: A generic lead-in before the answer proper ("Sure! Here is a summary of the article:").
 _PREAMBLE = re.compile(
@@ -137,3 +139,30 @@ def hallucination_signal(
     result["score"] = round(score, 4)
     result["flag"] = flag
     return result
+
+
+SPEC = SignalSpec(
+    name="hallucination",
+    proxies="cheap proxies of an unsupported answer: low token confidence, answer words the retrieved context lacks (or answer sentences unsupported by context sentences on embedded calls), truncation",
+    reads=("model_call.mean_logprob", "model_call.output_text", "model_call.context", "model_call.finish_reason", "model_call.semantic"),
+    series_labels=("model",),
+    options={
+        "min_mean_logprob": Option(float, (float("-inf"), 0.0)),
+        "min_context_support": Option(float, UNIT),
+        "semantic_cue": Option(bool),
+        "grounded_similarity": Option(float, UNIT),
+        "min_grounded_share": Option(float, UNIT),
+        "flag_truncation": Option(bool),
+    },
+    streams=(
+        StreamSpec(
+            "rate",
+            "AIFMHallucinationProxyRateHigh",
+            "A model's hallucination-proxy rate rose above its reference.",
+            "fails hallucination proxies (low confidence, unsupported by context, truncated) more often than its reference",
+            ("model",),
+            slot="hallucination",
+        ),
+    ),
+    ratio_level="model",
+)

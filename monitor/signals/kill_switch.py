@@ -8,6 +8,8 @@ finding too, so that the people on call see it next to the signals that caused i
 
 from __future__ import annotations
 
+from monitor.signals.spec import NON_NEGATIVE, Option, SignalSpec, StreamSpec
+
 
 class KillSwitchState:
     """Which agents and models are halted, and since when (event time)."""
@@ -54,3 +56,23 @@ class KillSwitchState:
         if after <= self.grace_seconds:
             return {"flag": False, "seconds_after_halt": round(after, 3)}
         return {"flag": True, "seconds_after_halt": round(after, 3)}
+
+
+SPEC = SignalSpec(
+    name="kill_switch",
+    proxies="kill-switch control events, and any call by a halted agent after the grace period (Control 1)",
+    reads=("control.action", "control.target_agent", "control.target_model", "model_call.agent", "tool_call.agent"),
+    series_labels=("agent",),
+    options={"grace_seconds": Option(float, NON_NEGATIVE), "cooldown_seconds": Option(float, NON_NEGATIVE)},
+    streams=(
+        StreamSpec("engaged", "AIFMKillSwitchEngaged", "A kill switch was engaged.", "had a kill switch engaged", ("model", "agent"), severity="warning"),
+        StreamSpec(
+            "call_after_halt",
+            "AIFMCallAfterKillSwitch",
+            "A halted agent or model was called after the kill-switch grace period.",
+            "was called after its kill switch's grace period",
+            ("model", "agent"),
+        ),
+    ),
+    expect_keys_from="audit_gap",
+)

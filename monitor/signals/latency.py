@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from monitor.signals.spec import POSITIVE_COUNT, Option, SignalSpec, StreamSpec
+
 
 def latency_signal(latency_ms: float | None, output_tokens: int | None, *, per_token_min_output_tokens: int) -> dict | None:
     """``{"seconds", "per_token_seconds"}``; None without a latency."""
@@ -25,3 +27,23 @@ def latency_signal(latency_ms: float | None, output_tokens: int | None, *, per_t
 def log_seconds(seconds: float) -> float:
     """The detector's scale: log of seconds, with 1 ms as the floor."""
     return math.log(seconds if seconds > 1e-3 else 1e-3)
+
+
+SPEC = SignalSpec(
+    name="latency",
+    proxies="model latency per call and per output token (a slower provider vs longer answers)",
+    reads=("model_call.latency_ms", "model_call.output_tokens"),
+    series_labels=("model",),
+    options={"per_token_min_output_tokens": Option(int, POSITIVE_COUNT)},
+    streams=(
+        StreamSpec("seconds", "AIFMLatencyShift", "A model's latency shifted above its reference.", "answers slower than its reference latency", ("model",), slot="latency"),
+        StreamSpec(
+            "per_token_seconds",
+            "AIFMLatencyPerTokenShift",
+            "A model's latency per output token shifted above its reference.",
+            "takes longer per output token than its reference",
+            ("model",),
+            slot="latency_per_token",
+        ),
+    ),
+)

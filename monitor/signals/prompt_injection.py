@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 from monitor.semantic import margin_weight
+from monitor.signals.spec import NON_NEGATIVE, SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
 
 MAX_CHARS = 4000
 
@@ -250,3 +251,22 @@ def prompt_injection_signal(
             score = round(1.0 - (1.0 - score) * (1.0 - weight), 4)
             cues = [*cues, SEMANTIC_CUE]
     return {"flag": score >= flag_score, "score": score, "source": source, "cues": cues}
+
+
+SPEC = SignalSpec(
+    name="prompt_injection",
+    proxies="instructions aimed at the model inside retrieved context or a tool result: override, role change, reveal the prompt, chat-template tokens, exfiltration, planted tasks (Control 6)",
+    reads=("model_call.context", "tool_call.result", "model_call.semantic", "tool_call.semantic"),
+    series_labels=("agent", "tool"),
+    options={"flag_score": Option(float, UNIT), "cooldown_seconds": Option(float, NON_NEGATIVE), **SEMANTIC_OPTIONS},
+    streams=(
+        StreamSpec(
+            "content",
+            "AIFMPromptInjectionInContent",
+            "Untrusted content (a retrieved document or a tool result) carries instructions aimed at the model.",
+            "read content (a retrieved document or a tool result) carrying instructions aimed at the model",
+            ("agent", "tool"),
+        ),
+    ),
+    ratio_level="agent_tool",
+)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 
 from monitor.semantic import margin_weight
+from monitor.signals.spec import SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
 
 #: Characters scanned from the start and from the end of an output.
 HEAD_CHARS = 1500
@@ -215,3 +216,16 @@ def refusal_signal(
     semantic = margin_weight(semantic_margin, margin_from, margin_full)
     combined = round(1.0 - (1.0 - score) * (1.0 - semantic), 4)
     return {"score": combined, "flag": combined >= flag_score, "lexical": score, "semantic": round(semantic, 4)}
+
+
+SPEC = SignalSpec(
+    name="refusal",
+    proxies="the model declined, fully or in part (paraphrases and partial refusals included): lexical cues, plus similarity to refusal exemplars on embedded outputs (opt-in)",
+    reads=("model_call.output_text", "model_call.semantic"),
+    series_labels=("model",),
+    options={"flag_score": Option(float, UNIT), **SEMANTIC_OPTIONS},
+    streams=(
+        StreamSpec("rate", "AIFMRefusalRateHigh", "A model's refusal rate rose above its reference.", "refuses more often than its reference", ("model",), slot="refusal"),
+    ),
+    ratio_level="model",
+)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-FAILURE_KINDS = ("error", "timeout", "soft")
+from monitor.signals.spec import SignalSpec, StreamSpec
+
 _FAILED_STATUS_WORDS = frozenset({"error", "failed", "failure", "fail", "timeout", "timed_out"})
 
 
@@ -46,3 +47,15 @@ def tool_failure_signal(status: str, result: Any) -> dict | None:
     if soft_failure(result):
         return {"flag": True, "failure": "soft"}
     return {"flag": False, "failure": None}
+
+
+SPEC = SignalSpec(
+    name="tool_failure",
+    proxies="a tool call that failed: error or timeout status, or a soft failure (status ok with `ok: false`, `isError: true` or an error payload)",
+    reads=("tool_call.status", "tool_call.result"),
+    series_labels=("agent", "tool"),
+    streams=(
+        StreamSpec("rate", "AIFMToolFailureRateHigh", "A tool's failure rate rose above its reference.", "fails more often than its reference, soft failures included", ("agent", "tool"), slot="tool_failure"),
+    ),
+    ratio_level="agent_tool",
+)

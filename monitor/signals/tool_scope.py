@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-VERDICTS = ("in_scope", "denied", "not_allowed", "no_boundary")
+from monitor.signals.spec import NON_NEGATIVE, Option, SignalSpec, StreamSpec
 
 
 class BoundariesError(ValueError):
@@ -115,3 +115,16 @@ def tool_scope_signal(boundaries: Boundaries, agent: str | None, tool: str, stat
     blocked = status == "blocked"
     out_of_scope = verdict in ("denied", "not_allowed")
     return {"flag": out_of_scope and not blocked, "verdict": verdict, "blocked": blocked}
+
+
+SPEC = SignalSpec(
+    name="tool_scope",
+    proxies="a tool call outside the agent's documented boundary (deny wins; no allow match is out of scope); calls a gate blocked are counted apart (Controls 2 and 7)",
+    reads=("tool_call.agent", "tool_call.tool", "tool_call.status"),
+    series_labels=("agent", "tool"),
+    options={"cooldown_seconds": Option(float, NON_NEGATIVE)},
+    streams=(
+        StreamSpec("violation", "AIFMToolScopeViolation", "An agent called a tool outside its documented boundary.", "was called outside the agent's documented tool boundary", ("agent", "tool")),
+    ),
+    ratio_level="agent_tool",
+)

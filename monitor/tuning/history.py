@@ -1,8 +1,8 @@
 """Replaying history once and keeping what every detector was fed: the input of a threshold sweep.
 
-:class:`RecordingPipeline` is the production :class:`~monitor.pipeline.Pipeline` with
-one addition: every value handed to a detector is also appended to that stream's
-record, with its event time, and every model-version segment is marked. For embedding
+:class:`StreamRecorder` watches the production :class:`~monitor.pipeline.Pipeline`
+through its observer hook: every value handed to a detector is also appended to that
+stream's record, with its event time, and every model-version segment is marked. For embedding
 drift the value recorded is what its CUSUM tests: the output's distance to the
 reference centroid (none while the reference is learned). Sweeping a
 detector's threshold then replays only these numbers through fresh detectors of the
@@ -15,7 +15,6 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from monitor.pipeline import Pipeline
 from monitor.replay.run import ReplayReport, replay
 
 _NUMBERS = (float, int, bool)
@@ -37,41 +36,31 @@ class StreamRecord:
         return ",".join(f"{name}={value}" for name, value in sorted(self.key.items()))
 
 
-class RecordingPipeline(Pipeline):
-    """A pipeline that also records each detector's input stream (for ``aifm tune`` and reports)."""
+class StreamRecorder:
+    """A :class:`~monitor.pipeline.StreamObserver` that keeps each detector's input stream (for ``aifm tune`` and reports)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self.records: dict[int, StreamRecord] = {}
 
-    def _record(self, keyed, stream) -> StreamRecord:
+    def _record(self, key: dict[str, str], stream) -> StreamRecord:
         record = self.records.get(id(stream))
         if record is None:
-            record = self.records[id(stream)] = StreamRecord(stream.signal, stream.detector_name, dict(keyed.key))
+            record = self.records[id(stream)] = StreamRecord(stream.signal, stream.detector_name, dict(key))
         return record
 
-    def _observe(self, keyed, stream, value, event, findings) -> None:
-        if value.__class__ in _NUMBERS:
-            self._append(keyed, stream, event, value)
-            super()._observe(keyed, stream, value, event, findings)
-            return
-        super()._observe(keyed, stream, value, event, findings)
-        distance = stream.detector.last_distance  # an embedding: what its CUSUM tested (None while learning the reference)
-        if distance is not None:
-            self._append(keyed, stream, event, distance)
-
-    def _append(self, keyed, stream, event, value: float) -> None:
-        record = self._record(keyed, stream)
-        record.ts.append(event.ts if event.ts is not None else self.clock)
+    def fed(self, key: dict[str, str], stream, value, ts: float) -> None:
+        if value.__class__ not in _NUMBERS:
+            value = stream.detector.last_distance  # an embedding: what its CUSUM tested (None while learning the reference)
+            if value is None:
+                return
+        record = self._record(key, stream)
+        record.ts.append(ts)
         record.values.append(value)
 
-    def _track_version(self, keyed, raw_version, event, findings) -> None:
-        before = len(findings)
-        super()._track_version(keyed, raw_version, event, findings)
-        if len(findings) > before:  # a version change: every stream of this model starts a segment here
-            for stream in keyed.all():
-                record = self._record(keyed, stream)
-                record.segments.append(len(record.values))
+    def segmented(self, key: dict[str, str], streams) -> None:
+        for stream in streams:
+            record = self._record(key, stream)
+            record.segments.append(len(record.values))
 
 
 @dataclass
@@ -93,14 +82,9 @@ class History:
 
 def record_history(paths, *, thresholds, boundaries, sources=None, findings_out=None, embedder=None) -> History:
     """Replay ``paths`` (and Kafka ``sources``) once through a recording pipeline."""
-    holder: dict = {}
-
-    def factory(*args, **kwargs):
-        holder["pipeline"] = RecordingPipeline(*args, **kwargs)
-        return holder["pipeline"]
-
-    report = replay(paths, thresholds=thresholds, boundaries=boundaries, sources=sources, findings_out=findings_out, pipeline_factory=factory, embedder=embedder)
-    streams = [record for record in holder["pipeline"].records.values() if record.values]
+    recorder = StreamRecorder()
+    report = replay(paths, thresholds=thresholds, boundaries=boundaries, sources=sources, findings_out=findings_out, observer=recorder, embedder=embedder)
+    streams = [record for record in recorder.records.values() if record.values]
     starts = [record.ts[0] for record in streams]
     ends = [record.ts[-1] for record in streams]
     return History(report=report, streams=streams, start=min(starts, default=0.0), end=max(ends, default=0.0))

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from monitor.replay.scoring import LabelledIncident
-from monitor.thresholds import SIGNALS_WITH_DETECTOR, Thresholds, parse_thresholds
+from monitor.signals import SIGNALS_WITH_DETECTOR
+from monitor.thresholds import Thresholds, parse_thresholds
 from monitor.tuning.history import History, record_history
 from monitor.tuning.sweep import GRIDS, SignalTuning, streams_of, tune_signal
 from monitor.tuning.write import write_tuned

@@ -1,13 +1,10 @@
-"""The monitoring pipeline: event -> per-event signals -> keyed detectors -> findings.
+"""The pipeline's facade and its wiring of signals to streams, per event kind.
 
-I/O-free and driver-agnostic: the faust worker and the offline replay feed it the same
-way, so a threshold tuned on history is exactly the one deployed. It imports no Kafka
-client, no faust and no prometheus_client; drivers read its counters and streams.
-
-State is O(keys): one small detector per (signal, detector, key), where key labels come
-from bounded sets (:class:`monitor.keys.KeyCap`), plus a bounded table of sessions.
-Streams of one key are grouped (:class:`_KeyStreams`) so that an event costs one
-lookup however many detectors it feeds.
+The flow of one event, in :meth:`Pipeline.process`: its kind's handler (built once, in
+``_handlers``) computes the kind's signals (:mod:`monitor.signals`) and feeds each value
+to its key's stream (:meth:`Pipeline._observe`); a detector alarm or a violation past
+its cooldown becomes a finding (:mod:`monitor.findings`); then every event feeds its
+agent's audit-gap and call-rate streams.
 """
 
 from __future__ import annotations
@@ -16,15 +13,18 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from time import perf_counter
+from typing import Protocol
 
 import msgspec
 
 from monitor.detectors.embedding_drift import as_vector
 from monitor.events import Event, Reject, decode_record, encode_event, too_large
-from monitor.findings import FIXED_SEVERITIES, Finding, make_finding
-from monitor.keys import OTHER, KeyCap
+from monitor.findings import Finding, finding_severity, make_finding
+from monitor.keys import KeyCap
 from monitor.otel.decoder import ContentTable, OtlpDecoder
 from monitor.otel.otlp import otlp_json_kind
+from monitor.pipeline.cooldown import Cooldowns
+from monitor.pipeline.streams import KeyStreams, KeyTable, Stream
 from monitor.signals import MODEL_VERSION
 from monitor.signals.agent_loop import SessionTracker
 from monitor.signals.audit_gap import AuditGap
@@ -42,119 +42,21 @@ from monitor.signals.usage import log_tokens, usage_signal
 from monitor.snapshot import SnapshotError, decode_snapshot, encode_snapshot
 from monitor.thresholds import Thresholds
 
-_SUMMARIES = {
-    ("refusal", "rate"): "Refusal rate rose above its reference for this model.",
-    ("hallucination", "rate"): "Share of answers failing a hallucination proxy rose above its reference.",
-    ("tool_failure", "rate"): "Tool failure rate rose above its reference for this agent and tool.",
-    ("error_rate", "rate"): "Provider error rate rose above its reference for this model.",
-    ("audit_gap", "rate"): "Share of events missing required audit fields rose above its target.",
-    ("feedback", "rate"): "Share of negative feedback rose above its reference.",
-    ("latency", "seconds"): "Model latency shifted away from its reference.",
-    ("latency", "per_token_seconds"): "Model latency per output token shifted away from its reference.",
-    ("embedding_drift", "centroid"): "Model outputs moved away from the reference centroid of their embeddings.",
-    ("embedding_drift", "prompt_centroid"): "Prompts to this model moved away from the reference centroid of their embeddings.",
-    ("usage", "input_tokens"): "Input tokens per call to this model shifted away from their reference.",
-    ("usage", "output_tokens"): "Output tokens per call of this model shifted away from their reference.",
-    ("usage", "calls_per_minute"): "This agent's calls per minute shifted away from their reference.",
-}
-
-
-#: Distinct (model, agent, tool) name triples whose metric labels are remembered.
-_LABEL_CACHE_SIZE = 4096
-
 #: The kinds an agent's calls per minute count (usage).
 _CALL_KINDS = frozenset({"model_call", "tool_call"})
 
+class StreamObserver(Protocol):
+    """What a pipeline tells an observer (``aifm tune`` records every detector's input this way)."""
+
+    def fed(self, key: dict[str, str], stream: Stream, value, ts: float) -> None:
+        """``value`` was just handed to ``stream``'s detector (a number, or an embedding's vector)."""
+
+    def segmented(self, key: dict[str, str], streams: list[Stream]) -> None:
+        """A model-version change started a new segment in each of ``streams``."""
+
+
 #: What a record holds: our JSON events (OTLP/JSON requests recognised by content), or OTLP spans or logs.
 AIFM, OTLP_SPANS, OTLP_LOGS = "aifm", "spans", "logs"
-
-
-class _Stream:
-    """One detector on one keyed stream, with its count for the minimum-sample floor.
-
-    ``onset`` is the event time at which the detector's statistic last left zero: Page's
-    estimate of when a change started, which a finding reports beside when it was
-    detected (a CUSUM alarms some events after the change, and the evidence it sums
-    starts at the change).
-    """
-
-    __slots__ = ("signal", "detector_name", "detector", "count", "findings", "onset")
-
-    def __init__(self, signal: str, detector_name: str, detector) -> None:
-        self.signal = signal
-        self.detector_name = detector_name
-        self.detector = detector
-        self.count = 0
-        self.findings = 0
-        self.onset: float | None = None
-
-
-#: The streams each kind of key has: (signal, detector name, attribute of _KeyStreams).
-_STREAMS_BY_LABEL = {
-    "model": (
-        ("refusal", "rate", "refusal"),
-        ("hallucination", "rate", "hallucination"),
-        ("latency", "seconds", "latency"),
-        ("latency", "per_token_seconds", "latency_per_token"),
-        ("error_rate", "rate", "error_rate"),
-        ("feedback", "rate", "feedback"),
-        ("embedding_drift", "centroid", "embedding_drift"),
-        ("embedding_drift", "prompt_centroid", "prompt_drift"),
-        ("usage", "input_tokens", "input_tokens"),
-        ("usage", "output_tokens", "output_tokens"),
-    ),
-    "agent": (
-        ("audit_gap", "rate", "audit_gap"),
-        ("usage", "calls_per_minute", "calls"),
-        ("feedback", "rate", "feedback"),
-        ("embedding_drift", "centroid", "embedding_drift"),
-        ("embedding_drift", "prompt_centroid", "prompt_drift"),
-    ),
-    "tool": (("tool_failure", "rate", "tool_failure"),),
-}
-
-
-class _KeyStreams:
-    """All streams of one key (a model, an agent, or an agent's tool), as attributes.
-
-    Attributes rather than a dict: an event reaches each of its detectors without a
-    lookup, which is most of what a detector update costs in Python.
-    """
-
-    __slots__ = ("key", "refusal", "hallucination", "latency", "latency_per_token", "error_rate", "feedback", "audit_gap", "tool_failure", "embedding_drift", "prompt_drift", "input_tokens", "output_tokens", "calls")
-
-    def __init__(self, key: dict[str, str], label: str, signals: dict) -> None:
-        self.key = key
-        for attribute in self.__slots__[1:]:
-            setattr(self, attribute, None)
-        for signal, detector_name, attribute in _STREAMS_BY_LABEL[label]:
-            setattr(self, attribute, _Stream(signal, detector_name, signals[signal].detector_for(detector_name).build()))
-
-    def all(self) -> Iterator[_Stream]:
-        for attribute in self.__slots__[1:]:
-            stream = getattr(self, attribute)
-            if stream is not None:
-                yield stream
-
-    def state(self) -> dict:
-        return {
-            attribute: [stream.count, stream.findings, stream.detector.state(), stream.onset]
-            for attribute in self.__slots__[1:]
-            if (stream := getattr(self, attribute)) is not None
-        }
-
-    def load_state(self, state: dict) -> None:
-        for attribute, (count, findings, detector, onset) in state.items():
-            stream = getattr(self, attribute) if attribute in self.__slots__[1:] else None
-            if stream is None:
-                raise SnapshotError(f"no stream {attribute!r} for key {self.key}")
-            stream.count, stream.findings = int(count), int(findings)
-            stream.onset = None if onset is None else float(onset)
-            stream.detector.load_state(detector)
-
-
-def _label_of(key: dict[str, str]) -> str:
-    return "tool" if "tool" in key else "model" if "model" in key else "agent"
 
 
 class EventResult(msgspec.Struct, gc=False):
@@ -176,8 +78,15 @@ class RecordResult(msgspec.Struct):
         return [finding for result in self.results for finding in result.findings]
 
 
+
 class Pipeline:
     """Runs every signal and detector over events, one at a time, in the order given.
+
+    I/O-free and driver-agnostic: the faust worker and the offline replay feed it the
+    same way, so a threshold tuned on history is exactly the one deployed. It imports no
+    Kafka client, no faust and no prometheus_client; drivers read its counters and
+    streams. State is O(keys) (:class:`~monitor.pipeline.streams.KeyTable`) plus a
+    bounded table of sessions.
 
     Parameters
     ----------
@@ -188,12 +97,16 @@ class Pipeline:
     content
         Where OTLP log records leave model-call content for their spans; share one
         between the pipelines that read a span topic and its log topic.
+    observer
+        Told of every value a detector is fed and of every segment start (:class:`StreamObserver`).
     """
 
-    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None, content: ContentTable | None = None):
+    def __init__(self, thresholds: Thresholds, boundaries: Boundaries | None = None, content: ContentTable | None = None, observer: StreamObserver | None = None):
         self.thresholds = thresholds
         self.boundaries = boundaries if boundaries is not None else Boundaries()
+        self.observer = observer
         self.keys = KeyCap(thresholds.max_values_per_label)
+        self.key_streams = KeyTable(self.keys, thresholds.signals)
         signals = thresholds.signals
         self._cfg = signals
         refusal = signals["refusal"].options
@@ -224,13 +137,10 @@ class Pipeline:
             max_sessions=loop["max_sessions"],
         )
         self.kill_switch = KillSwitchState(grace_seconds=signals["kill_switch"].options["grace_seconds"])
-        self._keyed: dict[tuple, _KeyStreams] = {}
-        self._by_raw_name: dict[tuple, _KeyStreams] = {}
-        self._labels_by_raw: dict[tuple, tuple[str, str, str]] = {}
+        self.cooldowns = Cooldowns()
         self._versions: dict[str, str] = {}
         self._version_since: dict[str, float] = {}  # model -> event time of its latest version change
-        self._last_alerted: dict[tuple, float] = {}  # per-violation key -> event time of its latest finding
-        self._suppressed: dict[tuple, int] = {}  # per-violation key -> violations since its latest finding, not reported
+        self._handlers = {"model_call": self._model_call, "tool_call": self._tool_call, "feedback": self._feedback_event, "control": self._control}
         self.clock = 0.0
         self.events_by_kind: Counter[str] = Counter()
         self.rejects_by_reason: Counter[str] = Counter()
@@ -239,7 +149,7 @@ class Pipeline:
         self.embedding_seconds = 0.0  # time spent on events' vectors (drift streams): not state, not in snapshots
         self.otlp = OtlpDecoder(content)
 
-    # -- entry points -------------------------------------------------------------
+    # -- records in, results out ------------------------------------------------------
 
     def process_record(self, raw: bytes | str | None, prepare=None, source: str = AIFM) -> RecordResult:
         """Decode one record and process every accepted event.
@@ -305,21 +215,14 @@ class Pipeline:
             ts = self.clock
         elif ts > self.clock:
             self.clock = ts
-        self.events_by_kind[event.kind] += 1
+        kind = event.kind
+        self.events_by_kind[kind] += 1
         findings: list[Finding] = []
         signals: dict = {}
-        kind = event.kind
-        if kind == "model_call":
-            self._model_call(event, ts, signals, findings)
-        elif kind == "tool_call":
-            self._tool_call(event, ts, signals, findings)
-        elif kind == "feedback":
-            self._feedback_event(event, signals, findings)
-        else:
-            self._control(event, ts, signals, findings)
+        self._handlers[kind](event, ts, signals, findings)
         audit = self._audit_gap(event)
         signals["audit_gap"] = audit
-        agent_streams = self._key_streams("agent", event.agent)
+        agent_streams = self.key_streams.get("agent", event.agent)
         if event.agent is not None and kind in _CALL_KINDS:  # a named agent's calls per minute
             self._observe(agent_streams, agent_streams.calls, 1.0, event, findings)
         self._observe(agent_streams, agent_streams.audit_gap, audit["flag"], event, findings)
@@ -327,6 +230,8 @@ class Pipeline:
             for finding in findings:
                 self.findings_by_signal[finding.signal] += 1
         return EventResult(event, signals, findings)
+
+    # -- state --------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
         """The detector and session state, to be restored by :meth:`restore` (after a restart or a rebalance).
@@ -336,12 +241,12 @@ class Pipeline:
         """
         state = {
             "keys": self.keys.state(),
-            "keyed": [[keyed.key, keyed.state()] for keyed in self._keyed.values()],
+            "keyed": self.key_streams.state(),
             "sessions": self.sessions.state(),
             "kill_switch": self.kill_switch.state(),
             "versions": self._versions,
             "version_since": self._version_since,
-            "last_alerted": [[list(key), ts, self._suppressed.get(key, 0)] for key, ts in self._last_alerted.items()],
+            "last_alerted": self.cooldowns.state(),
             "clock": self.clock,
             "events_by_kind": dict(self.events_by_kind),
             "rejects_by_reason": dict(self.rejects_by_reason),
@@ -370,19 +275,12 @@ class Pipeline:
 
     def _load_state(self, state: dict) -> None:
         self.keys.load_state(state["keys"])
-        for key, streams in state["keyed"]:
-            key = {str(label): str(value) for label, value in key.items()}
-            keyed = self._keyed[tuple(key.items())] = _KeyStreams(key, _label_of(key), self._cfg)
-            keyed.load_state(streams)
+        self.key_streams.load_state(state["keyed"])
         self.sessions.load_state(state["sessions"])
         self.kill_switch.load_state(state["kill_switch"])
         self._versions = {str(model): str(version) for model, version in state["versions"].items()}
         self._version_since = {str(model): float(ts) for model, ts in state["version_since"].items()}
-        for key, ts, suppressed in state["last_alerted"]:
-            key = tuple(key)
-            self._last_alerted[key] = float(ts)
-            if suppressed:
-                self._suppressed[key] = int(suppressed)
+        self.cooldowns.load_state(state["last_alerted"])
         self.clock = float(state["clock"])
         for counter, name in ((self.events_by_kind, "events_by_kind"), (self.rejects_by_reason, "rejects_by_reason"), (self.findings_by_signal, "findings_by_signal")):
             counter.update({str(k): int(n) for k, n in state[name].items()})
@@ -393,26 +291,19 @@ class Pipeline:
     def thresholds_fingerprint(self) -> str:
         return hashlib.blake2b(repr(self.thresholds.signals).encode(), digest_size=8).hexdigest()
 
+    # -- what drivers read -------------------------------------------------------------
+
     def serving_versions(self) -> dict[str, str]:
         """The model version last seen serving, per model."""
         return dict(self._versions)
 
     def metric_labels(self, event: Event) -> tuple[str, str, str]:
         """The capped (model, agent, tool) labels of an event for metrics; "" where the event has none."""
-        raw = (event.model, event.agent, event.tool)
-        labels = self._labels_by_raw.get(raw)
-        if labels is not None:
-            return labels
-        value = self.keys.value
-        labels = ("" if raw[0] is None else value("model", raw[0]), value("agent", raw[1]), "" if raw[2] is None else value("tool", raw[2]))
-        # Names folded into "other" are not cached, and the cache is capped: both keep it bounded.
-        if OTHER not in labels and len(self._labels_by_raw) < _LABEL_CACHE_SIZE:
-            self._labels_by_raw[raw] = labels
-        return labels
+        return self.key_streams.metric_labels(event)
 
     def streams(self) -> Iterator[tuple[str, str, dict[str, str], object, int]]:
         """(signal, detector, key, detector object, events seen) for every live stream."""
-        for keyed in self._keyed.values():
+        for keyed in self.key_streams.keyed.values():
             for stream in keyed.all():
                 if stream.count:
                     yield stream.signal, stream.detector_name, keyed.key, stream.detector, stream.count
@@ -420,7 +311,7 @@ class Pipeline:
     # -- per kind -------------------------------------------------------------------
 
     def _model_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
-        keyed = self._key_streams("model", event.model)
+        keyed = self.key_streams.get("model", event.model)
         if event.model_version is not None:
             self._track_version(keyed, event.model_version, event, findings)
         self._check_halted(event, ts, signals, findings)
@@ -469,9 +360,9 @@ class Pipeline:
             self.embedding_seconds += perf_counter() - started  # what a time budget for embedding charges too
         if event.context:
             margin = semantic.injection_margin if semantic is not None else None
-            self._injection_check(event.context, "context", self._key_streams("agent", event.agent).key, ts, event, signals, findings, margin)
+            self._injection_check(event.context, "context", self.key_streams.get("agent", event.agent).key, ts, event, signals, findings, margin)
 
-    def _embedding(self, keyed: _KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
+    def _embedding(self, keyed: KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
         """Output drift (the signal's flag) and prompt drift (under ``prompt``) for whichever vectors the event has.
 
         Each is tested per model (what the signal reports) and per named agent: agents
@@ -479,7 +370,7 @@ class Pipeline:
         Calls without an agent are not pooled into one: their mix of callers and models
         moves with routing, not with what is said.
         """
-        agent = self._key_streams("agent", event.agent) if event.agent is not None else None
+        agent = self.key_streams.get("agent", event.agent) if event.agent is not None else None
         vector, prompt_vector = as_vector(event.embedding), as_vector(event.input_embedding)
         output = self._drift(keyed, keyed.embedding_drift, vector, event, findings)
         if agent is not None:
@@ -491,7 +382,7 @@ class Pipeline:
                 self._feed_drift(agent, agent.prompt_drift, prompt_vector, event, findings)
         signals["embedding_drift"] = signal
 
-    def _drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> dict | None:
+    def _drift(self, keyed: KeyStreams, stream: Stream, vector, event: Event, findings: list[Finding]) -> dict | None:
         """Feed ``vector`` to a model's drift stream; the signal for it (None without a vector)."""
         if vector is None:
             return None
@@ -500,7 +391,7 @@ class Pipeline:
             return {"skipped": fed, "flag": None}
         return embedding_drift_signal(stream.detector, self._outlier_z)
 
-    def _feed_drift(self, keyed: _KeyStreams, stream: _Stream, vector, event: Event, findings: list[Finding]) -> bool | str:
+    def _feed_drift(self, keyed: KeyStreams, stream: Stream, vector, event: Event, findings: list[Finding]) -> bool | str:
         """Feed ``vector`` to a drift stream: True, or why not (``dimensions``: another embedding model; ``thinned``: its slot had one)."""
         if vector is None:
             return "no vector"
@@ -513,7 +404,8 @@ class Pipeline:
         return True
 
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
-        keyed = self._key_streams("tool", event.tool, agent=event.agent)
+        keyed = self.key_streams.get("tool", event.tool, agent=event.agent)
+        agent, tool = keyed.key["agent"], keyed.key["tool"]
         self._check_halted(event, ts, signals, findings)
         failure = tool_failure_signal(event.status, event.result)
         if failure is not None:
@@ -525,32 +417,26 @@ class Pipeline:
         scope = tool_scope_signal(self.boundaries, event.agent, event.tool, event.status)
         signals["tool_scope"] = scope
         if scope["blocked"]:
-            self.blocked_tool_calls[(keyed.key["agent"], keyed.key["tool"])] += 1
-        violations = self._cooled_down(("tool_scope", keyed.key["agent"], keyed.key["tool"]), ts, self._scope_cooldown) if scope["flag"] else 0
+            self.blocked_tool_calls[(agent, tool)] += 1
+        violations = self.cooldowns.admit(("tool_scope", agent, tool), ts, self._scope_cooldown) if scope["flag"] else 0
         if violations:
-            findings.append(
-                make_finding(
-                    signal="tool_scope",
-                    detector="violation",
-                    severity=self._cfg["tool_scope"].severity,
-                    key=keyed.key,
-                    event=event,
-                    statistic=1.0,
-                    threshold=1.0,
-                    summary="An agent called a tool outside its documented boundary.",
-                    details={"verdict": scope["verdict"], "violations": violations},
-                )
-            )
+            self._violation(findings, "tool_scope", "violation", keyed.key, event, 1.0, 1.0, {"verdict": scope["verdict"], "violations": violations})
         session = event.session_id or event.trace_id
-        if session is not None:
-            boundary = self.boundaries.get(event.agent)
-            budget = boundary.max_calls_per_session if boundary is not None else None
-            loop = self.sessions.observe(session, event.tool, event.args_hash, ts, budget)
-            signals["agent_loop"] = loop
-            if loop["flag"]:
-                violations = self._cooled_down(("agent_loop", keyed.key["agent"], loop["reason"]), ts, self._loop_cooldown)
-                if violations:
-                    self._loop_finding(loop, budget, keyed, session, event, findings, violations)
+        if session is None:
+            return
+        boundary = self.boundaries.get(event.agent)
+        budget = boundary.max_calls_per_session if boundary is not None else None
+        loop = self.sessions.observe(session, event.tool, event.args_hash, ts, budget)
+        signals["agent_loop"] = loop
+        if not loop["flag"]:
+            return
+        reason = loop["reason"]
+        violations = self.cooldowns.admit(("agent_loop", agent, reason), ts, self._loop_cooldown)
+        if violations:
+            repeated = reason == "repeated_call"
+            statistic = loop["repeats"] if repeated else loop["calls"]
+            threshold = self.sessions.max_repeats if repeated else (budget or self.sessions.max_calls_per_session)
+            self._violation(findings, "agent_loop", reason, {"agent": agent}, event, statistic, threshold, {"session_id": session, "tool": tool, "violations": violations})
 
     def _injection_check(
         self, content, source: str, key: dict[str, str], ts: float, event: Event, signals: dict, findings: list[Finding], semantic_margin: float | None = None
@@ -564,47 +450,18 @@ class Pipeline:
         if injection is None:
             return
         signals["prompt_injection"] = injection
-        violations = self._cooled_down(("prompt_injection", *key.values()), ts, options["cooldown_seconds"]) if injection["flag"] else 0
+        violations = self.cooldowns.admit(("prompt_injection", *key.values()), ts, options["cooldown_seconds"]) if injection["flag"] else 0
         if violations:
-            findings.append(
-                make_finding(
-                    signal="prompt_injection",
-                    detector="content",
-                    severity=self._cfg["prompt_injection"].severity,
-                    key=key,
-                    event=event,
-                    statistic=injection["score"],
-                    threshold=options["flag_score"],
-                    summary="Retrieved content or a tool result carries instructions aimed at the model.",
-                    details={"source": source, "cues": injection["cues"], "violations": violations},
-                )
-            )
+            details = {"source": source, "cues": injection["cues"], "violations": violations}
+            self._violation(findings, "prompt_injection", "content", key, event, injection["score"], options["flag_score"], details)
 
-    def _loop_finding(self, loop: dict, budget: int | None, keyed: _KeyStreams, session: str, event: Event, findings: list[Finding], violations: int) -> None:
-        repeated = loop["reason"] == "repeated_call"
-        findings.append(
-            make_finding(
-                signal="agent_loop",
-                detector=loop["reason"],
-                severity=self._cfg["agent_loop"].severity,
-                key={"agent": keyed.key["agent"]},
-                event=event,
-                statistic=loop["repeats"] if repeated else loop["calls"],
-                threshold=self.sessions.max_repeats if repeated else (budget or self.sessions.max_calls_per_session),
-                summary="An agent session repeated the same tool call past its limit."
-                if repeated
-                else "An agent session exceeded its call budget.",
-                details={"session_id": session, "tool": keyed.key["tool"], "violations": violations},
-            )
-        )
-
-    def _feedback_event(self, event: Event, signals: dict, findings: list[Finding]) -> None:
+    def _feedback_event(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         options = self._feedback
         feedback = feedback_signal(
             event.score, event.label, negative_below=options["negative_below"], negative_labels=options["negative_labels"]
         )
         signals["feedback"] = feedback
-        keyed = self._key_streams("model", event.model) if event.model is not None else self._key_streams("agent", event.agent)
+        keyed = self.key_streams.get("model", event.model) if event.model is not None else self.key_streams.get("agent", event.agent)
         self._observe(keyed, keyed.feedback, feedback["flag"], event, findings)
 
     def _control(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
@@ -615,58 +472,44 @@ class Pipeline:
         signals["kill_switch"] = {"action": action}
         if action == "kill_switch":
             key = {name: value for name, value in (("agent", agent), ("model", model)) if value is not None}
-            findings.append(
-                make_finding(
-                    signal="kill_switch",
-                    detector="engaged",
-                    severity=FIXED_SEVERITIES[("kill_switch", "engaged")],
-                    key=key,
-                    event=event,
-                    statistic=1.0,
-                    threshold=1.0,
-                    summary="A kill switch was engaged.",
-                )
-            )
+            self._violation(findings, "kill_switch", "engaged", key, event, 1.0, 1.0)
         elif action in ("deploy", "rollback") and event.target_model and event.model_version:
-            self._track_version(self._key_streams("model", event.target_model), event.model_version, event, findings)
+            self._track_version(self.key_streams.get("model", event.target_model), event.model_version, event, findings)
 
-    # -- shared mechanics -------------------------------------------------------------
+    def _check_halted(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
+        if not self.kill_switch.any_halted:
+            return
+        agent = self.keys.value("agent", event.agent) if event.agent else None
+        model = self.keys.value("model", event.model) if event.model else None
+        halted = self.kill_switch.call_after_halt(agent, model, ts)
+        if halted is None:
+            return
+        signals["kill_switch"] = halted
+        violations = self.cooldowns.admit(("kill_switch", agent, model), ts, self._halt_cooldown) if halted["flag"] else 0
+        if violations:
+            key = {name: value for name, value in (("agent", agent), ("model", model)) if value is not None}
+            grace = self.kill_switch.grace_seconds
+            self._violation(findings, "kill_switch", "call_after_halt", key, event, halted["seconds_after_halt"], grace, {"violations": violations})
 
-    def _key_streams(self, label: str, raw: str | None, agent: str | None = None) -> _KeyStreams:
-        """The streams of one key; ``tool`` keys also carry their agent."""
-        cache_key = (label, raw, agent)
-        keyed = self._by_raw_name.get(cache_key)
-        if keyed is not None:
-            return keyed
-        value = self.keys.value(label, raw)
-        if label == "tool":
-            agent_value = self.keys.value("agent", agent)
-            key = {"agent": agent_value, "tool": value}
-            overflow = OTHER in (value, agent_value)
-        else:
-            key = {label: value}
-            overflow = value == OTHER
-        canonical = tuple(key.items())
-        keyed = self._keyed.get(canonical)
-        if keyed is None:
-            keyed = self._keyed[canonical] = _KeyStreams(key, label, self._cfg)
-        if not overflow:  # names folded into "other" are not cached: that cache would be unbounded
-            self._by_raw_name[cache_key] = keyed
-        return keyed
+    # -- streams, segments and findings -------------------------------------------------------
 
-    def _observe(self, keyed: _KeyStreams, stream: _Stream, value: float, event: Event, findings: list[Finding]) -> None:
+    def _observe(self, keyed: KeyStreams, stream: Stream, value, event: Event, findings: list[Finding]) -> None:
+        """Feed ``value`` to ``stream``'s detector; an alarm past the key's minimum-sample floor is a finding."""
         stream.count += 1
         detector = stream.detector
-        detector.update(value, event.ts if event.ts is not None else self.clock)
+        ts = event.ts if event.ts is not None else self.clock
+        detector.update(value, ts)
+        if self.observer is not None:
+            self.observer.fed(keyed.key, stream, value, ts)
         if detector.drift_detected:
             self._detector_finding(keyed, stream, event, findings)
             stream.onset = None  # the detector re-learns: the next change has an onset of its own
         elif detector.statistic == 0.0:
             stream.onset = None
         elif stream.onset is None:
-            stream.onset = event.ts if event.ts is not None else self.clock
+            stream.onset = ts
 
-    def _detector_finding(self, keyed: _KeyStreams, stream: _Stream, event: Event, findings: list[Finding]) -> None:
+    def _detector_finding(self, keyed: KeyStreams, stream: Stream, event: Event, findings: list[Finding]) -> None:
         cfg = self._cfg[stream.signal]
         if stream.count < cfg.min_samples:
             return
@@ -681,13 +524,18 @@ class Pipeline:
                 event=event,
                 statistic=detector.alarm_statistic,
                 threshold=detector.threshold,
-                summary=_SUMMARIES[(stream.signal, stream.detector_name)],
                 details={"events": stream.count},
                 started_at=stream.onset,
             )
         )
 
-    def _track_version(self, keyed: _KeyStreams, raw_version: str, event: Event, findings: list[Finding]) -> None:
+    def _violation(self, findings: list[Finding], signal: str, detector: str, key: dict[str, str], event: Event, statistic: float, threshold: float, details: dict | None = None) -> None:
+        """A finding of a per-violation check (no detector: the violation itself is the evidence)."""
+        severity = finding_severity(self.thresholds, signal, detector)
+        findings.append(make_finding(signal=signal, detector=detector, severity=severity, key=key, event=event, statistic=statistic, threshold=threshold, details=details))
+
+    def _track_version(self, keyed: KeyStreams, raw_version: str, event: Event, findings: list[Finding]) -> None:
+        """A model's serving version: a change segments every stream of the model and is published as an annotation."""
         model = keyed.key["model"]
         previous = self._versions.get(model)
         if previous == raw_version:
@@ -703,60 +551,12 @@ class Pipeline:
             self._version_since[model] = ts
         if previous is None:
             return
-        for stream in keyed.all():
+        streams = list(keyed.all())
+        for stream in streams:
             stream.detector.segment()
-        findings.append(
-            make_finding(
-                signal=MODEL_VERSION,
-                detector="change",
-                severity=FIXED_SEVERITIES[(MODEL_VERSION, "change")],
-                key={"model": model, "model_version": version},
-                event=event,
-                statistic=0.0,
-                threshold=0.0,
-                summary="The serving model version changed; detectors for this model start a new segment.",
-                details={"previous_version": previous},
-                kind="annotation",
-            )
-        )
-
-    def _check_halted(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
-        if not self.kill_switch.any_halted:
-            return
-        agent = self.keys.value("agent", event.agent) if event.agent else None
-        model = self.keys.value("model", event.model) if event.model else None
-        halted = self.kill_switch.call_after_halt(agent, model, ts)
-        if halted is None:
-            return
-        signals["kill_switch"] = halted
-        grace = self.kill_switch.grace_seconds
-        violations = self._cooled_down(("kill_switch", agent, model), ts, self._halt_cooldown) if halted["flag"] else 0
-        if violations:
-            key = {name: value for name, value in (("agent", agent), ("model", model)) if value is not None}
-            findings.append(
-                make_finding(
-                    signal="kill_switch",
-                    detector="call_after_halt",
-                    severity=self._cfg["kill_switch"].severity,
-                    key=key,
-                    event=event,
-                    statistic=halted["seconds_after_halt"],
-                    threshold=grace,
-                    summary="A halted agent or model was called after the kill-switch grace period.",
-                    details={"violations": violations},
-                )
-            )
-
-    def _cooled_down(self, key: tuple, ts: float, seconds: float) -> int:
-        """The alert policy of per-violation signals: at most one finding per key per cooldown.
-
-        Returns 0 while the key cools down (the violation is counted for its next
-        finding), else the violations the finding stands for: this one and those
-        held back since the key's previous finding.
-        """
-        last = self._last_alerted.get(key)
-        if last is not None and -seconds < ts - last < seconds:  # a far-off time (a clock error) does not silence the key
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return 0
-        self._last_alerted[key] = ts
-        return 1 + self._suppressed.pop(key, 0)
+        if self.observer is not None:
+            self.observer.segmented(keyed.key, streams)
+        key = {"model": model, "model_version": version}
+        details = {"previous_version": previous}
+        severity = finding_severity(self.thresholds, MODEL_VERSION, "change")
+        findings.append(make_finding(signal=MODEL_VERSION, detector="change", severity=severity, key=key, event=event, statistic=0.0, threshold=0.0, details=details, kind="annotation"))

@@ -1,0 +1,62 @@
+"""The interface every stream relies on, and what detectors share.
+
+A stream (:mod:`monitor.pipeline.streams`) calls ``update(x, t)`` and then reads
+``drift_detected``; a finding quotes ``alarm_statistic`` and ``threshold``; dashboards
+draw ``statistic`` against ``threshold``; a model-version change calls ``segment()``;
+snapshots carry ``state()`` and restore it with ``load_state()`` (plain data only).
+After an alarm every detector resets itself, so a lasting change is reported once.
+"""
+
+from __future__ import annotations
+
+
+class Detector:
+    """Base of every detector: subclasses set ``_drift_detected`` and ``alarm_statistic`` in ``update``."""
+
+    _drift_detected = False
+    alarm_statistic = 0.0  # the statistic at the latest alarm (the statistic itself is reset by then)
+
+    @property
+    def drift_detected(self) -> bool:
+        """True right after the update that crossed the threshold."""
+        return self._drift_detected
+
+    @property
+    def warming_up(self) -> bool:
+        """True while the detector is still learning its reference (it cannot alarm)."""
+        raise NotImplementedError
+
+    @property
+    def statistic(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def threshold(self) -> float:
+        raise NotImplementedError
+
+    def update(self, x, t: float | None = None) -> Detector:
+        raise NotImplementedError
+
+    def segment(self) -> None:
+        """A model-version boundary: zero the accumulated evidence (what else is kept is the detector's choice)."""
+        raise NotImplementedError
+
+    def state(self):
+        raise NotImplementedError
+
+    def load_state(self, state) -> None:
+        raise NotImplementedError
+
+
+class OnCUSUM(Detector):
+    """A detector that derives a stream of numbers and tests it with an inner :class:`~monitor.detectors.cusum.CUSUM` (``_cusum``)."""
+
+    _cusum = None
+
+    @property
+    def statistic(self) -> float:
+        return self._cusum.statistic
+
+    @property
+    def threshold(self) -> float:
+        return self._cusum.threshold
