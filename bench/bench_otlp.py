@@ -1,7 +1,7 @@
 """What OTLP input costs: decoding and mapping per span beside our own JSON, measured side by side in one run.
 
 The simulator's model and tool calls are written three ways: as our JSON (batches of
-64 events per record, the README's batch format), as OTLP protobuf trace requests of 64
+64 events per record, the batch format of docs/worker.md), as OTLP protobuf trace requests of 64
 spans (the Collector kafka exporter's default encoding) and as OTLP/JSON requests (its
 ``otlp_json``, and the file exporter's format), with the same content (monitor/otel/encode.py).
 Each is decoded into events --repeat times, alternating formats, and the median per

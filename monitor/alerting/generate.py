@@ -1,7 +1,7 @@
 """What ``aifm rules`` writes, computed in one place so that writing and ``--check`` agree.
 
 From one thresholds file: ``rules.yml``, ``tests/rules.test.yml`` and ``RUNBOOK.md``
-(its generated parts) in the output directory, and the README's rules table when the
+(its generated parts) in the output directory, and the README's signal table when the
 output directory is the repository's ``alerts/``.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from monitor.alerting.catalog import all_alerts
 from monitor.alerting.rule_tests import render_rule_tests
 from monitor.alerting.rules import render_rules
-from monitor.alerting.runbook import refresh, refresh_table
+from monitor.alerting.runbook import refresh, refresh_signals_table
 from monitor.thresholds import REPO_THRESHOLDS, Thresholds
 
 REPO_ALERTS = REPO_THRESHOLDS.parent
@@ -29,7 +29,7 @@ def generated_files(thresholds: Thresholds, out_dir: Path) -> dict[Path, str]:
         out_dir / "RUNBOOK.md": refresh(runbook_source.read_text(encoding="utf-8"), alerts, thresholds.alerting.finding_hold),
     }
     if out_dir.resolve() == REPO_ALERTS and REPO_README.exists():
-        files[REPO_README] = refresh_table(REPO_README.read_text(encoding="utf-8"), alerts, "alerts/RUNBOOK.md")
+        files[REPO_README] = refresh_signals_table(REPO_README.read_text(encoding="utf-8"), thresholds, "alerts/RUNBOOK.md")
     return files
 
 

@@ -1,9 +1,10 @@
-"""Keeps ``alerts/RUNBOOK.md`` (and the README's rules table) in step with the generated rules.
+"""Keeps ``alerts/RUNBOOK.md`` (and the README's signal table) in step with the generated rules.
 
 The runbook's prose is written by people; what comes from thresholds.yaml is generated
 between markers: the alerts table (``<!-- aifm:alerts-table -->``) and, in each
 alert's section, its current settings (``<!-- aifm:threshold NAME -->``). Every alert
-must have a section (``## NAME``) with the subsections an engineer at 3 AM needs.
+must have a section (``## NAME``) with the subsections an engineer at 3 AM needs. The
+README's signal table (``<!-- aifm:signals-table -->``) is the signal registry's.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import re
 
 from monitor.alerting.catalog import Alert
+from monitor.signals import REGISTRY
 
 REQUIRED_SUBSECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation", "Why this threshold")
 _TABLE = re.compile(r"(<!-- aifm:alerts-table -->\n).*?(<!-- /aifm:alerts-table -->)", re.DOTALL)
+_SIGNALS_TABLE = re.compile(r"(<!-- aifm:signals-table -->\n).*?(<!-- /aifm:signals-table -->)", re.DOTALL)
+_KEY_WORDS = {("model",): "model", ("agent",): "agent", ("agent", "tool"): "agent and tool", ("model", "agent"): "model and agent"}
 
 
 class RunbookError(ValueError):
@@ -26,6 +30,26 @@ def alerts_table(alerts: list[Alert], runbook_link: str = "") -> str:
     for alert in alerts:
         lines.append(f"| [{alert.name}]({runbook_link}#{alert.anchor}) | {alert.severity} | {alert.threshold} | {alert.for_} | {alert.why} |")
     return "\n".join(lines) + "\n"
+
+
+def signals_table(thresholds, runbook_link: str) -> str:
+    """Markdown table of every registered signal: what it proxies, and per stream its alert, detector and key."""
+    lines = ["| signal | proxies | findings: alert (detector, per key) |", "|---|---|---|"]
+    for spec in REGISTRY:
+        config = thresholds.signals.get(spec.name)
+        findings = []
+        for stream in spec.streams:
+            detector = config.detector_for(stream.detector) if config is not None and stream.slot is not None else None
+            how = detector.method if detector is not None else "every violation" if spec.in_thresholds else "annotation, no alert routed"
+            findings.append(f"[{stream.alert}]({runbook_link}#{stream.alert.lower()}) ({how}, per {_KEY_WORDS[stream.keys]})")
+        lines.append(f"| `{spec.name}` | {spec.proxies} | {'<br>'.join(findings)} |")
+    return "\n".join(lines) + "\n"
+
+
+def refresh_signals_table(markdown: str, thresholds, link: str) -> str:
+    if not _SIGNALS_TABLE.search(markdown):
+        raise RunbookError("missing the markers '<!-- aifm:signals-table -->' ... '<!-- /aifm:signals-table -->'")
+    return _SIGNALS_TABLE.sub(lambda m: m.group(1) + signals_table(thresholds, link) + m.group(2), markdown, count=1)
 
 
 def threshold_block(alert: Alert, hold: str) -> str:

@@ -2,7 +2,7 @@
 
 The agent consumes raw bytes, so that a malformed record is decoded (and rejected)
 inside the pipeline and goes to the dead-letter topic instead of crashing the agent.
-Messages are expected to be keyed by agent or model (see README "Stream worker"):
+Messages are expected to be keyed by agent or model (docs/worker.md, "Keying"):
 all events of a key then share a partition, and so does the detector state for them.
 
 Offsets and detector state move together: offsets are committed only right after the

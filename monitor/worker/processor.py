@@ -66,7 +66,7 @@ class Output(msgspec.Struct):
 
 
 def partition_key(event: Event) -> bytes:
-    """The documented keying (README, "Keying"): model calls and feedback by model, everything else by agent."""
+    """The documented keying (docs/worker.md, "Keying"): model calls and feedback by model, everything else by agent."""
     if event.kind in ("model_call", "feedback") and event.model:
         return event.model.encode()
     return (event.agent or event.target_agent or event.target_model or "unkeyed").encode()
