@@ -44,6 +44,9 @@ class SignalConfig:
     options: dict[str, Any] = field(default_factory=dict)
     #: Streams whose detector is not ``detector`` (``streams.<name>.detector``), e.g. usage's calls per minute.
     stream_detectors: dict[str, DetectorSpec] = field(default_factory=dict)
+    #: Stream -> why its threshold is what it is (``why``): the one home of that reason, which the
+    #: alert rules' runbook blocks and tables quote. Not part of the fingerprint that snapshots carry.
+    why: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def detector_for(self, stream: str | None) -> DetectorSpec | None:
         """The detector of one of this signal's streams (a :class:`~monitor.signals.spec.StreamSpec` detector name); None: the signal's own."""
@@ -124,7 +127,7 @@ def parse_thresholds(document: Any, *, source: str = "<thresholds>") -> Threshol
 def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
     where = f"signals.{name}"
     spec = SPECS[name]
-    allowed = {"severity", "min_samples", "detector", "streams", *spec.options, *(("per_encoder",) if name == "embedding_drift" else ())}
+    allowed = {"severity", "min_samples", "detector", "streams", "why", *spec.options, *(("per_encoder",) if name == "embedding_drift" else ())}
     _reject_unknown(raw, allowed, where, fail)
     severity = raw.get("severity")
     if severity not in SEVERITIES:
@@ -157,7 +160,25 @@ def _parse_signal(name: str, raw: dict, fail) -> SignalConfig:
         options["per_encoder"] = _per_encoder(raw["per_encoder"], detector, f"{where}.per_encoder", fail)
     if "semantic_margin_from" in options and not options["semantic_margin_from"] < options["semantic_margin_full"]:
         raise fail(f"{where}.semantic_margin_full", f"must exceed semantic_margin_from ({options['semantic_margin_from']}), got {options['semantic_margin_full']}")
-    return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options, stream_detectors=stream_detectors)
+    why = _why(spec, raw.get("why", {}), f"{where}.why", fail)
+    return SignalConfig(severity=severity, min_samples=min_samples, detector=detector, options=options, stream_detectors=stream_detectors, why=why)
+
+
+def _why(spec, raw: Any, where: str, fail) -> dict[str, str]:
+    """``why: <reason>`` for a signal with one stream, or ``why: {<stream>: <reason>}``; whitespace folded."""
+    streams = [stream.detector for stream in spec.streams]
+    if isinstance(raw, str):
+        if len(streams) != 1:
+            raise fail(where, f"{spec.name} has several streams ({', '.join(streams)}): give a reason per stream")
+        raw = {streams[0]: raw}
+    reasons = {}
+    for stream, text in _mapping(raw, where, fail).items():
+        if stream not in streams:
+            raise fail(f"{where}.{stream}", f"not a stream of {spec.name}; its streams: {', '.join(streams)}")
+        if not isinstance(text, str) or not text.strip():
+            raise fail(f"{where}.{stream}", "expected a one-line reason")
+        reasons[stream] = " ".join(text.split())
+    return reasons
 
 
 def _stream_detectors(signal: str, raw: Any, where: str, fail) -> dict[str, DetectorSpec]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from tests.conftest import REPO
+from conftest import REPO
 
 DOCS = [REPO / "README.md", REPO / "alerts" / "RUNBOOK.md", *sorted((REPO / "docs").glob("*.md"))]
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")

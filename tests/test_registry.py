@@ -14,15 +14,15 @@ import msgspec
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 
-from monitor.alerting.catalog import finding_alerts
+from monitor.alerting.catalog import all_alerts, finding_alerts
 from monitor.dashboards.generate import build, dashboard_sources, panel_queries
 from monitor.detectors import METHODS, VECTOR_METHODS, build_detector
 from monitor.events import KINDS, Event
 from monitor.pipeline.streams import KEY_KINDS, KeyStreams
 from monitor.signals import REGISTRY, SIGNALS, SPECS
 from monitor.signals.spec import KEY_LABELS
-from tests.conftest import REPO
 
 SPEC_IDS = [spec.name for spec in REGISTRY]
 RULES = yaml.safe_load((REPO / "alerts" / "rules.yml").read_text())
@@ -108,6 +108,13 @@ def test_each_signal_has_a_dashboard_panel_and_each_detector_its_statistic_drawn
 def test_every_finding_alert_comes_from_a_registered_stream(thresholds):
     streams = {(spec.name, stream.detector): stream for spec in REGISTRY for stream in spec.streams}
     assert {(alert.signal, alert.detector) for alert in finding_alerts(thresholds)} == set(streams)
+
+
+def test_every_alert_quotes_its_reason_from_the_thresholds_file(thresholds):
+    alerts = all_alerts(thresholds)
+    assert [alert.name for alert in alerts if not alert.why] == []
+    for alert in alerts:
+        assert f"- Why (thresholds.yaml): {alert.why}." in RUNBOOK, alert.name
 
 
 # -- every detector method --------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+from monitor.pipeline import Pipeline
 from monitor.signals import SIGNALS
 from monitor.thresholds import ThresholdsError, load_thresholds, parse_thresholds
 
@@ -65,6 +66,10 @@ def mutate(document, path, value):
         (("signals", "latency", "detector", "memory"), -1.0, r"memory must be a finite number >= 0"),
         (("signals", "latency", "detector", "test_after"), 1, r"test_after must be an integer in \[2, warmup=300\]"),
         (("signals", "audit_gap", "detector", "by_hour"), True, r"by_hour learns the rate's daily profile: it needs a learned p0"),
+        (("signals", "latency", "why"), "one reason", r"signals.latency.why: latency has several streams \(seconds, per_token_seconds\): give a reason per stream"),
+        (("signals", "latency", "why", "p99"), "tail latency", r"signals.latency.why.p99: not a stream of latency"),
+        (("signals", "refusal", "why"), "", r"signals.refusal.why.rate: expected a one-line reason"),
+        (("alerting", "why", "AIFMWorkerDown"), 5, r"alerting.why: expected a mapping of alert names to one-line reasons"),
     ],
 )
 def test_invalid_settings_fail_with_the_setting_and_the_valid_range(document, path, value, message):
@@ -93,3 +98,10 @@ def test_a_stream_can_have_a_detector_of_its_own(thresholds):
     usage = thresholds.signals["usage"]
     assert usage.detector_for("input_tokens") is usage.detector
     assert usage.detector_for("calls_per_minute").method == "event_rate"
+
+
+def test_rewording_a_reason_keeps_snapshots_restorable(document):
+    shipped = Pipeline(parse_thresholds(document))
+    reworded = Pipeline(parse_thresholds(mutate(document, ("signals", "refusal", "why"), "another wording")))
+    assert reworded.thresholds.signals["refusal"].why == {"rate": "another wording"}
+    assert reworded.restore(shipped.snapshot())

@@ -30,36 +30,6 @@ _SUBJECTS = {
     ("model", "agent"): 'Key model="{{ $labels.model }}" agent="{{ $labels.agent }}"',
 }
 
-#: Why each alert's threshold is what it is, in one line (the runbook argues it at length).
-WHY = {
-    "AIFMRefusalRateHigh": "Bernoulli CUSUM tuned for a doubling of the refusal rate, by hour of day: 0.10 to 0.20 found in a median of 168 events at 0.23 false alarms per 1e5 events (bench/bench_detectors.py); the night's own rate is not a rise (bench/bench_diurnal.py)",
-    "AIFMHallucinationProxyRateHigh": "the refusal test applied to the share of answers failing a proxy; proxies are noisy one by one, a doubling of their rate is not",
-    "AIFMToolFailureRateHigh": "a doubling of a tool's failure rate; 200-event warm-up because tools see less traffic than models",
-    "AIFMToolScopeViolation": "any call outside the written boundary (Controls 2, 7); critical because it may be a prompt injection succeeding",
-    "AIFMAgentLoopRepeatedCall": "8 identical calls in one session is past any retry policy; a runaway agent repeats side effects (Control 1)",
-    "AIFMAgentSessionOverBudget": "far above a normal task's call count; boundary files set tighter budgets per agent",
-    "AIFMLatencyShift": "CUSUM on log-latency for a 1-sigma shift: median 23 events at 0.08 false alarms per 1e5 events; its reference follows the last ~15 minutes, so the daily peak is not a shift (bench/bench_diurnal.py)",
-    "AIFMLatencyPerTokenShift": "per output token, so a slower provider is told apart from longer answers",
-    "AIFMProviderErrorRateHigh": "a doubling of provider errors over the learned rate for that hour of day (rate limits are likelier at the peak), with a 0.5% floor for normal background errors",
-    "AIFMAuditTrailGaps": "fixed 1% tolerance, not learned: Control 3 wants complete records, so an always-incomplete trail alarms too",
-    "AIFMKillSwitchEngaged": "every engagement, so the halt can be confirmed against the traffic (Control 1)",
-    "AIFMCallAfterKillSwitch": "Control 1 wants a halt confirmed within 60 s; a later call means the switch did not hold",
-    "AIFMNegativeFeedbackRateHigh": "a doubling of negative user or eval feedback (Control 8)",
-    "AIFMPromptInjectionInContent": "every piece of untrusted content scoring at least flag_score on the injection cues (Control 6); an attempt, so a ticket: its success shows as AIFMToolScopeViolation",
-    "AIFMEmbeddingDrift": "CUSUM on each embedded output's distance to the reference centroid: a 30% topic or language shift found in a median of 14 embedded outputs at 0.57 false alarms per 1e5, at most one output a second per stream (bench/bench_embedding_drift.py)",
-    "AIFMPromptDrift": "the output-drift detector (same settings) on prompt embeddings: a new user population or use shows before the answers change",
-    "AIFMInputTokensShift": "CUSUM on log input tokens, both ways, its reference following the last 15 minutes so that the day's own swings are not a shift: a prompt template halving or doubling the prompt is found in minutes (bench/bench_diurnal.py)",
-    "AIFMOutputTokensShift": "the input-token detector on output tokens: answers twice as long cost twice as much and take longer",
-    "AIFMAgentCallRateShift": "CUSUM on an agent's calls per minute (Anscombe-transformed counts), both ways, following the daily cycle of volume: a runaway agent or one fallen silent, seen by teams that export nothing else",
-    "AIFMModelVersionChanged": "context, routed nowhere: a regression that ships with a version is measured against the previous one (Control 9)",
-    "AIFMWorkerDown": "5 minutes blind is the longest gap that still keeps the first signal ours, not a customer's",
-    "AIFMNoEventsReceived": "15 minutes of no traffic at all is an outage of the producers or the topic, not a quiet hour",
-    "AIFMConsumerLagGrowing": "10,000 messages is about 10 s of one worker's throughput; growing for 15 minutes means it will not catch up",
-    "AIFMDeadLetterRateHigh": "above 1% rejected, a producer ships a schema the monitor cannot read and that share goes unmonitored",
-    "AIFMDetectorStateStale": "30 missed snapshot intervals: a restart would lose that much detector history",
-    "AIFMCheckpointFailing": "the first failed checkpoint: offsets stop being committed until one succeeds, so say so before the state goes stale",
-}
-
 @dataclass(frozen=True)
 class Alert:
     name: str
@@ -97,7 +67,7 @@ def finding_alerts(thresholds: Thresholds) -> list[Alert]:
                     f'The finding (statistic, threshold, triggering event id) is on the alerts topic with alert="{name}".'
                 ),
                 threshold=signal_threshold(thresholds, signal, detector),
-                why=WHY[name],
+                why=_signal_why(thresholds, signal, detector, name),
                 signal=signal,
                 detector=detector,
             )
@@ -114,6 +84,7 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
     snapshot = queries.select("aifm_state_last_snapshot_timestamp_seconds", sel)
     assigned = queries.select("aifm_assigned_partitions", sel)
     failures = queries.select("aifm_state_checkpoint_failures_total", sel)
+    why = thresholds.alerting.why
     return [
         Alert(
             name="AIFMWorkerDown",
@@ -124,7 +95,7 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
             summary="The aifm worker is not being scraped: AI failures on its partitions go unseen.",
             description="Worker {{ $labels.instance }} of job {{ $labels.job }} has been down or absent for " + limits.worker_down_for + ".",
             threshold=f"up == 0 or no target for {limits.worker_down_for}",
-            why=WHY["AIFMWorkerDown"],
+            why=why.get("AIFMWorkerDown", ""),
         ),
         Alert(
             name="AIFMNoEventsReceived",
@@ -135,7 +106,7 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
             summary="The aifm worker is up but accepts no events.",
             description="Job {{ $labels.job }} accepted no event in the last 10m and has been silent for " + limits.no_events_for + ": producers, the topic or the consumer group are broken.",
             threshold=f"no accepted event for {limits.no_events_for}",
-            why=WHY["AIFMNoEventsReceived"],
+            why=why.get("AIFMNoEventsReceived", ""),
         ),
         Alert(
             name="AIFMConsumerLagGrowing",
@@ -146,7 +117,7 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
             summary="The aifm worker falls behind its input: findings arrive late.",
             description='Worker {{ $labels.instance }} is {{ $value | printf "%.0f" }} messages behind on topic {{ $labels.topic }} and the lag keeps growing.',
             threshold=f"lag > {limits.lag_messages} messages and growing, for {limits.lag_for}",
-            why=WHY["AIFMConsumerLagGrowing"],
+            why=why.get("AIFMConsumerLagGrowing", ""),
         ),
         Alert(
             name="AIFMDeadLetterRateHigh",
@@ -157,7 +128,7 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
             summary="A large share of records is rejected to the dead-letter topic and not monitored.",
             description="Job {{ $labels.job }} rejects {{ $value | humanizePercentage }} of the records it receives.",
             threshold=f"rejected / received > {limits.dead_letter_ratio:g} for {limits.dead_letter_for}",
-            why=WHY["AIFMDeadLetterRateHigh"],
+            why=why.get("AIFMDeadLetterRateHigh", ""),
         ),
         Alert(
             name="AIFMDetectorStateStale",
@@ -168,7 +139,7 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
             summary="Detector state is no longer snapshotted: a restart would lose detector history.",
             description="Worker {{ $labels.instance }} last snapshotted its detector state {{ $value | humanizeDuration }} ago.",
             threshold=f"no snapshot for {limits.state_stale_seconds} s while partitions are assigned, for {limits.state_stale_for}",
-            why=WHY["AIFMDetectorStateStale"],
+            why=why.get("AIFMDetectorStateStale", ""),
         ),
         Alert(
             name="AIFMCheckpointFailing",
@@ -179,9 +150,16 @@ def monitor_alerts(thresholds: Thresholds) -> list[Alert]:
             summary="Detector-state checkpoints fail: offsets are not committed and a crash would replay or lose detector history.",
             description="Worker {{ $labels.instance }} failed {{ $value | printf \"%.0f\" }} checkpoint(s) ({{ $labels.reason }}) in the last " + limits.checkpoint_failure_window + ".",
             threshold=f"any failed checkpoint in the last {limits.checkpoint_failure_window}",
-            why=WHY["AIFMCheckpointFailing"],
+            why=why.get("AIFMCheckpointFailing", ""),
         ),
     ]
+
+
+def _signal_why(thresholds: Thresholds, signal: str, detector: str, name: str) -> str:
+    """A finding alert's reason: its signal's ``why`` in thresholds.yaml, or ``alerting.why`` for an annotation."""
+    config = thresholds.signals.get(signal)
+    reasons = config.why if config is not None else {}
+    return reasons.get(detector) or thresholds.alerting.why.get(name, "")
 
 
 def all_alerts(thresholds: Thresholds) -> list[Alert]:

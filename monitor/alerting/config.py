@@ -9,7 +9,7 @@ limits of the monitor's own health (lag, dead letters, stale state).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -50,6 +50,8 @@ class AlertingConfig:
     finding_hold: str
     finding_for: str
     monitor: MonitorLimits
+    #: Alert name -> why its threshold is what it is, for the monitor's alerts and annotations (a signal's own is its ``why``).
+    why: dict[str, str] = field(default_factory=dict)
 
     @property
     def finding_hold_seconds(self) -> int:
@@ -58,6 +60,7 @@ class AlertingConfig:
 
 DEFAULTS: dict[str, Any] = {
     "selector": 'job="aifm"',
+    "why": {},
     "runbook_url": "https://github.com/ai-failure-monitor/ai-failure-monitor/blob/main/alerts/RUNBOOK.md",
     "finding_hold": "15m",
     "finding_for": "1m",
@@ -122,12 +125,16 @@ def parse_alerting(raw: Any, fail) -> AlertingConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
                 raise fail(where, f"must lie in (0, 1), got {value!r}")
             monitor[name] = float(value)
+    why = merged["why"]
+    if not isinstance(why, dict) or not all(isinstance(name, str) and isinstance(text, str) and text.strip() for name, text in why.items()):
+        raise fail("alerting.why", "expected a mapping of alert names to one-line reasons")
     return AlertingConfig(
         selector=selector.strip(),
         runbook_url=merged["runbook_url"],
         finding_hold=merged["finding_hold"],
         finding_for=merged["finding_for"],
         monitor=MonitorLimits(**monitor),
+        why={name: " ".join(text.split()) for name, text in why.items()},
     )
 
 

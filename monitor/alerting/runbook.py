@@ -54,6 +54,8 @@ def refresh_signals_table(markdown: str, thresholds, link: str) -> str:
 
 def threshold_block(alert: Alert, hold: str) -> str:
     lines = [f"<!-- aifm:threshold {alert.name} -->", f"- Severity: **{alert.severity}**; `for: {alert.for_}`."]
+    if alert.why:
+        lines.append(f"- Why (thresholds.yaml): {alert.why}.")
     if alert.group == "findings":
         lines.append(f"- Fires on: {alert.threshold}; the alert stays firing for {hold} after the latest finding (`alerting.finding_hold`).")
     else:
