@@ -20,7 +20,7 @@ def _panels(dashboard: dict) -> list[dict]:
 
 def test_committed_json_is_what_the_sources_generate(thresholds):
     files = generated_files(thresholds)
-    assert {path.name for path in files} == {"overview.json", "model-quality.json", "agents-tools.json", "monitor-health.json"}
+    assert {path.name for path in files} == {"overview.json", "model-quality.json", "agents-tools.json", "monitor-health.json", "signals.json"}
     assert stale_files(files) == [], "run `aifm dashboards` and commit the result"
     assert main(["dashboards", "--check"]) == 0
 

@@ -20,7 +20,9 @@ from monitor.alerting.catalog import all_alerts, finding_alerts
 from monitor.dashboards.generate import build, dashboard_sources, panel_queries
 from monitor.detectors import METHODS, VECTOR_METHODS, build_detector
 from monitor.events import KINDS, Event
+from monitor.pipeline import Pipeline
 from monitor.pipeline.streams import KEY_KINDS, KeyStreams
+from monitor.replay.reader import read_lines
 from monitor.signals import REGISTRY, SIGNALS, SPECS
 from monitor.signals.spec import KEY_LABELS
 
@@ -101,6 +103,8 @@ def test_each_recorded_ratio_aggregates_by_the_signals_series_labels(spec):
 @pytest.mark.parametrize("spec", [spec for spec in REGISTRY if spec.in_thresholds], ids=lambda spec: spec.name)
 def test_each_signal_has_a_dashboard_panel_and_each_detector_its_statistic_drawn(spec, dashboard_queries):
     assert any(f'signal="{spec.name}"' in query for query in dashboard_queries), f"no dashboard panel reads signal {spec.name}"
+    if spec.flagged:
+        assert any("aifm_signal_flagged_events_total" in query and f'signal="{spec.name}"' in query for query in dashboard_queries), f"no panel counts {spec.name}'s flags"
     if spec.has_detector:
         assert any("aifm_detector_statistic" in query and f'signal="{spec.name}"' in query for query in dashboard_queries), f"no panel draws {spec.name}'s detector"
 
@@ -183,3 +187,16 @@ def test_each_detector_restores_from_its_snapshot_and_continues_identically(meth
             detector.update(value, t)
         trace.append((original.drift_detected, restored.drift_detected, original.statistic, restored.statistic))
     assert all(a == b and (s == r or (math.isnan(s) and math.isnan(r))) for a, b, s, r in trace)
+
+
+def test_the_signals_the_sample_produces_are_registered_and_carry_a_flag_as_their_spec_says(thresholds, sample_boundaries):
+    pipeline = Pipeline(thresholds, sample_boundaries)
+    flags: dict[str, set[bool]] = {}
+    for _, raw in read_lines(REPO / "replay" / "samples" / "events.jsonl.gz"):
+        for result in pipeline.process_record(raw).results:
+            for name, value in result.signals.items():
+                flags.setdefault(name, set()).add(value.get("flag") is not None)
+    assert set(flags) <= set(SPECS)
+    assert len(flags) >= 12
+    for name, seen in flags.items():
+        assert (True in seen) == SPECS[name].flagged, name

@@ -31,6 +31,7 @@ def log_seconds(seconds: float) -> float:
 
 SPEC = SignalSpec(
     name="latency",
+    flagged=False,
     proxies="model latency per call and per output token (a slower provider vs longer answers)",
     reads=("model_call.latency_ms", "model_call.output_tokens"),
     series_labels=("model",),

@@ -75,6 +75,8 @@ class SignalSpec:
     ``ratio_level`` the level of its recorded flagged-share ratio (None: none recorded);
     ``expect_keys_from`` the signal whose series give the keys this signal's findings are
     exported at 0 for (a kill switch may target any agent the monitor has seen).
+    ``flagged`` is False for a signal whose per-event value is a measurement, not a flag
+    (latency, usage: their own histograms and counters carry them, not ``aifm_signal_*``).
     ``in_thresholds`` is False only for annotations, which take no settings.
     """
 
@@ -86,6 +88,7 @@ class SignalSpec:
     options: dict[str, Option] = field(default_factory=dict)
     ratio_level: str | None = None
     expect_keys_from: str | None = None
+    flagged: bool = True
     in_thresholds: bool = True
 
     @property

@@ -31,6 +31,7 @@ def log_tokens(tokens: int) -> float:
 
 SPEC = SignalSpec(
     name="usage",
+    flagged=False,
     proxies="input and output tokens per call per model, calls per minute per agent, either way (cost and volume shifts: template changes, runaway or silent agents)",
     reads=("model_call.input_tokens", "model_call.output_tokens", "model_call.error_type", "model_call.agent", "tool_call.agent"),
     series_labels=("model", "agent"),
