@@ -336,16 +336,20 @@ def _expected_findings(signal_events: Tally, severities: dict) -> dict:
     return expected
 
 
+#: Series labels of a signal kept per model, or per agent for events that name no model.
+_MODEL_ELSE_AGENT = ("model", "agent")
+
+
 def _signal_series(signal_counts: dict) -> tuple[Tally, Tally]:
     """Events and flagged events per signal series: the per-label counts folded onto the labels that identify each signal's stream."""
     events: Tally = Tally()
     flagged: Tally = Tally()
     for (model, agent, tool), by_signal in list(signal_counts.items()):
         for signal, (seen, flags) in list(by_signal.items()):
-            if signal == "feedback":
+            kept = SERIES_LABELS[signal]
+            if kept == _MODEL_ELSE_AGENT:  # feedback: its model's series, or its agent's when it names no model
                 key = (model, "" if model else agent, "")
             else:
-                kept = SERIES_LABELS[signal]
                 key = (model if "model" in kept else "", agent if "agent" in kept else "", tool if "tool" in kept else "")
             series = (signal, *key)
             events[series] += seen

@@ -267,3 +267,15 @@ def test_the_label_cap_holds_per_worker_across_partitions_and_per_family_across_
     text = generate_latest(combos.metrics.registry).decode()
     series = set(re.findall(r'aifm_signal_events_total\{agent="([^"]+)",model="",signal="tool_failure",tool="([^"]+)"', text))
     assert len(series) == 2001 and ("other", "other") in series
+
+
+def test_feedback_is_counted_under_its_model_or_under_its_agent_when_it_names_no_model(processor):
+    processor.assign("ai.events", 0)
+    feedback = {"kind": "feedback", "ts": 1_700_000_000, "caller": "svc", "agent": "support-bot", "target_event_id": "m-1", "score": 0.1}
+    processor.handle("ai.events", 0, 0, json.dumps([{**feedback, "event_id": "f-1", "model": "gpt-4o"}, {**feedback, "event_id": "f-2"}]).encode())
+    text = generate_latest(processor.metrics.registry).decode()
+    series = {line.split(" ")[0] for line in text.splitlines() if line.startswith("aifm_signal_flagged_events_total{") and 'signal="feedback"' in line}
+    assert series == {
+        'aifm_signal_flagged_events_total{agent="",model="gpt-4o",signal="feedback",tool=""}',
+        'aifm_signal_flagged_events_total{agent="support-bot",model="",signal="feedback",tool=""}',
+    }

@@ -71,7 +71,7 @@ class SignalSpec:
     """A signal: what it proxies and everything the tables of the monitor say about it.
 
     ``reads`` names the event fields it reads as ``kind.field``; ``series_labels`` the
-    labels of its ``aifm_signal_*`` counters (feedback: its model, else its agent);
+    labels of its ``aifm_signal_*`` counters (``("model", "agent")``: its model, else its agent);
     ``ratio_level`` the level of its recorded flagged-share ratio (None: none recorded);
     ``expect_keys_from`` the signal whose series give the keys this signal's findings are
     exported at 0 for (a kill switch may target any agent the monitor has seen).
