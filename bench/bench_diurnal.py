@@ -14,7 +14,10 @@ thresholds side by side, event by event:
 Prints, for each, findings per day on the clean week (by signal), and on the week with
 incidents which were found and after how many minutes of event time.
 
-    python bench/bench_diurnal.py [--days 7] [--seed 5] [--thresholds tuned.yaml]
+    python bench/bench_diurnal.py [--days 7] [--seed 5 | --seeds 5,1,2] [--thresholds tuned.yaml]
+
+One week is one path: its false alarms and delays move between seeds by several times,
+so ``--seeds`` runs several weeks and prints the mean, the worst and the median delays.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from statistics import median
 
 import yaml
 
@@ -76,26 +80,46 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--seeds", type=lambda text: [int(seed) for seed in text.split(",")], help="several weeks (comma-separated seeds), each printed, then summarised")
     parser.add_argument("--thresholds", type=Path, help="a third thresholds file to compare (e.g. the output of aifm tune on other history)")
     args = parser.parse_args(argv)
-    clean = run(args.days, args.seed, incidents=False, extra=args.thresholds)
-    print(f"clean week: {clean['events']:,} events over {args.days:g} days ({clean['seconds']:.0f} s for all runs)")
+    seeds = args.seeds or [args.seed]
+    per_day: dict[str, list[float]] = {}
+    delays: dict[tuple[str, str], list[float]] = {}
+    for seed in seeds:
+        print(f"seed {seed}")
+        week(args.days, seed, args.thresholds, per_day, delays)
+    if len(seeds) > 1:
+        print(f"over {len(seeds)} weeks (seeds {', '.join(map(str, seeds))}):")
+        for name, values in per_day.items():
+            found = {incident: sorted(minutes) for (variant, incident), minutes in delays.items() if variant == name}
+            medians = ", ".join(f"{incident} {median(minutes):.1f} min ({len(minutes)}/{len(seeds)})" for incident, minutes in found.items())
+            print(f"  {name:10} clean-week findings per day: mean {sum(values) / len(values):.2f}, max {max(values):.2f}; median delays: {medians}")
+    return 0
+
+
+def week(days: float, seed: int, extra: Path | None, per_day: dict, delays: dict) -> None:
+    """One clean week and the same week with incidents, printed; findings per day and delays added to the tallies."""
+    clean = run(days, seed, incidents=False, extra=extra)
+    print(f"clean week: {clean['events']:,} events over {days:g} days ({clean['seconds']:.0f} s for all runs)")
     for name, found in clean["findings"].items():
         alerts = [f for f in found if f.type == "finding"]
         by_signal = Counter(f"{f.signal}/{f.detector}" for f in alerts)
         by_day = Counter(int((f.ts - history_start()) // DAY) + 1 for f in alerts)
-        print(f"  {name:10} {len(alerts) / args.days:6.2f} findings per day   {dict(sorted(by_signal.items()))}")
-        print(f"  {'':10} by day of the week: {[by_day.get(day, 0) for day in range(1, int(args.days) + 1)]}")
-    labelled = run(args.days, args.seed, incidents=True, extra=args.thresholds)
-    labels = diurnal_labels(args.days)
+        per_day.setdefault(name, []).append(len(alerts) / days)
+        print(f"  {name:10} {len(alerts) / days:6.2f} findings per day   {dict(sorted(by_signal.items()))}")
+        print(f"  {'':10} by day of the week: {[by_day.get(day, 0) for day in range(1, int(days) + 1)]}")
+    labelled = run(days, seed, incidents=True, extra=extra)
+    labels = diurnal_labels(days)
     print(f"week with {len(labels)} incidents out of place for their hour: {labelled['events']:,} events")
     for name, found in labelled["findings"].items():
         result = score(found, labels)
-        delays = ", ".join(f"{i.signal}({','.join(i.key.values())}) {d / 60:.1f} min" for i, d in result.detected)
+        for incident, delay in result.detected:
+            delays.setdefault((name, f"{incident.signal}({','.join(incident.key.values())})"), []).append(delay / 60)
+        found_text = ", ".join(f"{i.signal}({','.join(i.key.values())}) {d / 60:.1f} min" for i, d in result.detected)
         missed = ", ".join(f"{i.signal}({','.join(i.key.values())})" for i in result.missed) or "none"
-        print(f"  {name:10} found {len(result.detected)}/{len(labels)}: {delays}; missed: {missed}; "
-              f"outside: {len(result.false_alarms) / args.days:.2f} per day")
-    return 0
+        print(f"  {name:10} found {len(result.detected)}/{len(labels)}: {found_text}; missed: {missed}; "
+              f"outside: {len(result.false_alarms) / days:.2f} per day")
 
 
 if __name__ == "__main__":
