@@ -510,8 +510,7 @@ class Pipeline:
             stream.onset = ts
 
     def _detector_finding(self, keyed: KeyStreams, stream: Stream, event: Event, findings: list[Finding]) -> None:
-        cfg = self._cfg[stream.signal]
-        if stream.count < cfg.min_samples:
+        if stream.count < self._cfg[stream.signal].min_samples:
             return
         stream.findings += 1
         detector = stream.detector
@@ -519,7 +518,7 @@ class Pipeline:
             make_finding(
                 signal=stream.signal,
                 detector=stream.detector_name,
-                severity=cfg.severity,
+                severity=finding_severity(self.thresholds, stream.signal, stream.detector_name),
                 key=keyed.key,
                 event=event,
                 statistic=detector.alarm_statistic,
