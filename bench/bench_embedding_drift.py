@@ -7,7 +7,8 @@ over 30% of a key's traffic, a topic shift (programming answers) and a language 
 
 Streaming detectors (delay = events after the change until the first alarm; false
 alarms counted on long stable streams after warm-up):
-  aifm EmbeddingDrift   CUSUM on each output's cosine distance to the reference centroid
+  aifm EmbeddingDrift   CUSUM on the log of each output's cosine distance to the reference centroid
+                        (and the same CUSUM on the raw distances, as it was before)
   window centroid       cosine distance of the last 100 outputs' centroid to the reference
                         centroid, alarm above mean + 6 sd of its calibration values
 Batch methods with Evidently's defaults (reference 500 vs current 500 outputs):
@@ -136,6 +137,19 @@ class _Aifm:
         return self.detector.update(row).drift_detected
 
 
+class _RawDistance(EmbeddingDrift):
+    """The detector as it was before it tested log distances: its CUSUM on the raw cosine distances (for comparison)."""
+
+    @classmethod
+    def log_distance(cls, distance: float) -> float:
+        return distance
+
+
+class _AifmRaw(_Aifm):
+    def __init__(self):
+        self.detector = _RawDistance(reference=REFERENCE, warmup=WARMUP, k=0.5, h=12.0)
+
+
 class _Window:
     def __init__(self):
         self.detector = WindowCentroid()
@@ -207,7 +221,8 @@ def main(argv=None) -> int:
     embedded = pools(Path(args.cache))
     print(f"\nstreaming, {args.runs} runs per shift, 30% of traffic shifted after {REFERENCE + WARMUP + 400} events; false alarms on {args.runs} x {args.stable_events:,} stable events")
     print(f"{'':34} {'topic: median delay (found)':>28} {'language: median delay (found)':>31} {'false alarms / 1e5':>19} {'us/event':>9}")
-    for name, make in (("aifm EmbeddingDrift (k 0.5, h 12)", _Aifm), ("window centroid (100, mean + 6 sd)", _Window)):
+    rows = (("aifm EmbeddingDrift (k 0.5, h 12)", _Aifm), ("  same on raw distances (before)", _AifmRaw), ("window centroid (100, mean + 6 sd)", _Window))
+    for name, make in rows:
         r = streaming(name, make, embedded, args.runs, args.stable_events)
         print(f"{r['name']:34} {str(r['topic']):>20} ({r['topic_found']:.0%}) {str(r['language']):>23} ({r['language_found']:.0%}) {r['fa']:>19.2f} {r['us']:>9.1f}")
     print(f"\nbatch, Evidently defaults, reference 500 vs current 500 outputs, {args.batch_runs} runs (a batch test answers at the end of its window: >= 500 events after a change)")

@@ -3,8 +3,8 @@
 :class:`StreamRecorder` watches the production :class:`~monitor.pipeline.Pipeline`
 through its observer hook: every value handed to a detector is also appended to that
 stream's record, with its event time, and every model-version segment is marked. For embedding
-drift the value recorded is what its CUSUM tests: the output's distance to the
-reference centroid (none while the reference is learned). Sweeping a
+drift the value recorded is what its CUSUM tests: the logarithm of the output's
+distance to the reference centroid (none while the reference is learned). Sweeping a
 detector's threshold then replays only these numbers through fresh detectors of the
 same class, which is exact (same values, same order, same segments, same minimum-sample
 floor) and costs one detector update per value instead of a whole pipeline per event.
@@ -50,7 +50,7 @@ class StreamRecorder:
 
     def fed(self, key: dict[str, str], stream, value, ts: float) -> None:
         if value.__class__ not in _NUMBERS:
-            value = stream.detector.last_distance  # an embedding: what its CUSUM tested (None while learning the reference)
+            value = stream.detector.last_tested  # an embedding: what its CUSUM tested (None while learning the reference)
             if value is None:
                 return
         record = self._record(key, stream)

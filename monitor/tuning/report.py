@@ -23,7 +23,7 @@ _WINDOW = 100
 #: What a stream's smoothed line shows, where it is not a share of flagged events.
 _WHAT = {
     "latency": "rolling mean of the log latency",
-    "embedding_drift": "rolling mean of the distances",
+    "embedding_drift": "rolling mean of the log distances",
     ("usage", "input_tokens"): "rolling mean of the log tokens",
     ("usage", "output_tokens"): "rolling mean of the log tokens",
     ("usage", "calls_per_minute"): "one per call",

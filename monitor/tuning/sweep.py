@@ -109,7 +109,7 @@ class SignalTuning:
 def replay_stream(record: StreamRecord, method: str, params: dict, min_samples: int) -> list[int]:
     """Indices at which a fresh detector alarms on ``record`` (floor applied), exactly as the pipeline would.
 
-    Embedding drift is replayed as its CUSUM on the recorded distances, which is exact
+    Embedding drift is replayed as its CUSUM on the recorded log distances, which is exact
     up to the first alarm; after one, the real detector learns a new reference centroid
     from the next ``reference`` vectors, approximated here by skipping as many distances
     (the recorded ones were measured against the reference of the recorded run).
