@@ -17,7 +17,9 @@ _KERNEL = ((-2, 1.0), (-1, 2.0), (0, 3.0), (1, 2.0), (2, 1.0))
 class HourlyProfile:
     """A rate per hour of the day (UTC), learned over all the history seen: the shape of a daily cycle.
 
-    It is used once :attr:`complete`; until then the detector has one rate for every hour.
+    It is used for every hour once :attr:`complete`; until then only for the hours whose
+    neighbourhood it has seen enough of (:meth:`near`), and only where it lies above the
+    detector's one rate.
     """
 
     __slots__ = ("min_count", "n", "ones")
@@ -37,6 +39,11 @@ class HourlyProfile:
         """Every hour of the day has ``min_count`` observations: the profile has seen a whole day."""
         return min(self.n) >= self.min_count
 
+    def near(self, hour: int) -> tuple[int, int]:
+        """Observations and ones in the five hours an hour's rate is smoothed over."""
+        hours = [(hour + offset) % _HOURS for offset, _ in _KERNEL]
+        return sum(self.n[h] for h in hours), sum(self.ones[h] for h in hours)
+
     def rates(self) -> list[float]:
         """Each hour's rate: smoothed over its neighbours (weights 1, 2, 3, 2, 1), then shrunk toward the day's rate.
 
@@ -48,9 +55,13 @@ class HourlyProfile:
         the variance between hours beyond what sampling explains (the positive-part
         James-Stein estimate, as in Efron and Morris 1975). A real daily cycle is
         followed; chance differences between hours are not.
+
+        An hour with no observation near it (the first day's hours still to come) has the
+        day's rate, and the spread between hours is measured over those that have some.
         """
         overall = (sum(self.ones) + 0.5) / (sum(self.n) + 1.0)
-        raw, variances = [], []
+        raw: list[float | None] = []
+        variances: list[float] = []
         for hour in range(_HOURS):
             n = ones = squares = 0.0
             for offset, weight in _KERNEL:
@@ -58,13 +69,18 @@ class HourlyProfile:
                 n += weight * count
                 ones += weight * self.ones[(hour + offset) % _HOURS]
                 squares += weight * weight * count
-            if n == 0:  # an hour with no observation near it: no profile yet
-                return [overall] * _HOURS
+            if n == 0:
+                raw.append(None)
+                variances.append(0.0)
+                continue
             raw.append((ones + 0.5) / (n + 1.0))
             variances.append(overall * (1.0 - overall) * squares / (n * n))
-        spread = sum((rate - overall) ** 2 for rate in raw) / _HOURS
-        between = max(0.0, spread - sum(variances) / _HOURS)
-        return [overall + between / (between + v) * (rate - overall) for rate, v in zip(raw, variances, strict=True)]
+        seen = [(rate, v) for rate, v in zip(raw, variances, strict=True) if rate is not None]
+        if not seen:
+            return [overall] * _HOURS
+        spread = sum((rate - overall) ** 2 for rate, _ in seen) / len(seen)
+        between = max(0.0, spread - sum(v for _, v in seen) / len(seen))
+        return [overall if rate is None else overall + between / (between + v) * (rate - overall) for rate, v in zip(raw, variances, strict=True)]
 
 
 class BernoulliCUSUM(Detector):
@@ -117,7 +133,13 @@ class BernoulliCUSUM(Detector):
         4 a.m. is a rise; after an alarm only the level is learned again. Until every
         hour has ``warmup / 4`` observations (each hour's rate is smoothed over five, so
         that is a warm-up's worth; the first day, at least), the detector has one rate
-        for every hour, as without ``by_hour``.
+        for every hour, as without ``by_hour``, except at the hours it has already seen
+        at a higher rate.
+    level_memory
+        Under ``by_hour``, 0: the level is learned over everything since the last alarm.
+        Above 0: over the last ``level_memory`` seconds of event time (exponentially
+        weighted, never fewer than ``warmup`` observations), so a weekly pattern or a slow
+        trend moves the level and is not read as a rise.
 
     Examples
     --------
@@ -136,7 +158,8 @@ class BernoulliCUSUM(Detector):
     proportion when inspecting continuously. Journal of Quality Technology 31(1), 87-108.
     """
 
-    def __init__(self, *, warmup: int = 500, p0: float | None = None, ratio: float = 2.0, min_p0: float = 0.005, h: float = 8.5, burst_ratio: float | None = None, burst_h: float | None = None, by_hour: bool = False):
+    def __init__(self, *, warmup: int = 500, p0: float | None = None, ratio: float = 2.0, min_p0: float = 0.005, h: float = 8.5, burst_ratio: float | None = None, burst_h: float | None = None, by_hour: bool = False,
+                 level_memory: float = 0.0):
         if not (isinstance(warmup, int) and warmup >= 1):
             raise ValueError(f"warmup must be an integer >= 1, got {warmup!r}")
         if p0 is not None and not 0.0 < p0 < 1.0:
@@ -161,6 +184,11 @@ class BernoulliCUSUM(Detector):
         if by_hour and p0 is not None:
             raise ValueError("by_hour learns the rate's daily profile: it needs a learned p0 (p0: null)")
         self.by_hour = bool(by_hour)
+        if not (isinstance(level_memory, (int, float)) and 0 <= level_memory < float("inf")):
+            raise ValueError(f"level_memory must be a finite number of seconds >= 0, got {level_memory!r}")
+        if level_memory and not by_hour:
+            raise ValueError("level_memory is the memory of the level over the hourly profile: it needs by_hour: true")
+        self.level_memory = float(level_memory)
         # An hour's rate is smoothed over five hours' observations: a quarter of the warm-up each is a warm-up's worth.
         self._profile = HourlyProfile(max(1, warmup // 4)) if self.by_hour else None
         self._hour: int | None = None  # the hour (since the epoch) the weights were derived for
@@ -175,12 +203,17 @@ class BernoulliCUSUM(Detector):
         self._burst = 0.0  # the burst_ratio's sum
         self._rate = None
         self._since = [0] * _HOURS if self.by_hour else None  # observations per hour of day since the last alarm
+        # level_memory: the level's recent observations, ones and the profile's expected ones (exponentially
+        # weighted), when they were last folded in, and the in-control observations since then at one hour's rate.
+        self._recent = [0.0, 0.0, 0.0]
+        self._folded_at: float | None = None
+        self._chunk = [0, 0, 0.0]  # observations, ones, the profile's rate of their hour
 
     def state(self) -> list:
         """The learned state as plain numbers (a snapshot); the parameters come from the thresholds."""
         state = [self._n, self._ones, self._sum, self._rate, self.alarm_statistic, self._burst]
         if self._profile is not None:
-            state.append([self._profile.n, self._profile.ones, self._since, self._hour])
+            state.append([self._profile.n, self._profile.ones, self._since, self._hour, [*self._recent, self._folded_at, *self._chunk]])
         return state
 
     def load_state(self, state: list) -> None:
@@ -189,13 +222,18 @@ class BernoulliCUSUM(Detector):
         self._rate = None
         self._burst = float(state[5]) if len(state) > 5 else 0.0  # snapshots before the burst sum have none
         if self._profile is not None and len(state) > 6:
-            counts, positives, since, hour = state[6]
+            counts, positives, since, hour, *recent = state[6]
             self._profile.n, self._profile.ones, self._since = [int(c) for c in counts], [int(c) for c in positives], [int(c) for c in since]
             self._hour = None if hour is None else int(hour)
+            if recent:  # snapshots before level_memory have no recent level: it is learned again
+                n, ones, expected, folded_at, chunk_n, chunk_ones, chunk_rate = recent[0]
+                self._recent = [float(n), float(ones), float(expected)]
+                self._folded_at = None if folded_at is None else float(folded_at)
+                self._chunk = [int(chunk_n), int(chunk_ones), float(chunk_rate)]
         if rate is not None:
             self._set_reference(float(rate))
 
-    def _learned_rate(self, hour: int | None) -> float:
+    def _learned_rate(self, hour: int | None, t: float | None = None) -> float:
         """The in-control rate: one standard error above the estimate since the last alarm, shaped by the hour's profile under ``by_hour``.
 
         The estimate is Jeffreys' (never exactly 0, so a first failure is not infinitely
@@ -208,15 +246,67 @@ class BernoulliCUSUM(Detector):
         self._hour = hour
         margin = 1.0 + 1.0 / math.sqrt(self._ones + 1.0)
         flat = max(self.min_p0, margin * (self._ones + 0.5) / (self._n + 1.0))
-        if self._profile is None or hour is None or not self._profile.complete:
+        if self._profile is None or hour is None:
             return min(flat, 0.99)
+        if not self._profile.complete:
+            return min(self._first_day_rate(hour % _HOURS, flat), 0.99)
         rates = self._profile.rates()
         expected = sum(count * rate for count, rate in zip(self._since, rates, strict=True))  # the profile's count for these hours
         counted = sum(self._since)
         if not expected > 0 or not counted:
             return min(flat, 0.99)
         level = (self._ones + 0.5) / (expected * (self._n + 1.0) / counted)
+        if self.level_memory:
+            recent = self._recent_level(rates[hour % _HOURS], t)
+            if recent is not None:
+                level, margin = recent
         return min(max(self.min_p0, margin * level * rates[hour % _HOURS]), 0.99)
+
+    def _recent_level(self, rate: float, t: float | None) -> tuple[float, float] | None:
+        """The level over the last ``level_memory`` seconds and its margin, or None while that is under a warm-up's observations.
+
+        The profile is the shape of a day; the level says how this stretch of days compares
+        with it. Learned since the last alarm, a week of weekdays outweighed a Saturday,
+        whose lighter load left more of its users refused at noon than on a weekday: the
+        weekend read as a rise (bench/bench_diurnal.py). Forgetting over hours follows a
+        weekly pattern and a slow trend; only in-control observations are learned (the
+        evidence under half of ``h``), so an incident is not.
+        """
+        chunk_n, chunk_ones, chunk_rate = self._chunk
+        recent = self._recent
+        if t is not None and self._folded_at is not None and t > self._folded_at:
+            decay = math.exp(-(t - self._folded_at) / self.level_memory)
+            if recent[0] * decay < self.warmup:  # never below a warm-up's worth of observations
+                decay = min(1.0, self.warmup / recent[0]) if recent[0] > 0 else 1.0
+            recent[0] *= decay
+            recent[1] *= decay
+            recent[2] *= decay
+        if t is not None and (self._folded_at is None or t > self._folded_at):
+            self._folded_at = t
+        if chunk_rate > 0:  # observations before the profile was complete have no rate to compare with
+            recent[0] += chunk_n
+            recent[1] += chunk_ones
+            recent[2] += chunk_n * chunk_rate
+        self._chunk = [0, 0, rate]
+        if recent[0] < self.warmup or not recent[2] > 0:
+            return None
+        return (recent[1] + 0.5) / (recent[2] + 0.5), 1.0 + 1.0 / math.sqrt(recent[1] + 1.0)
+
+    def _first_day_rate(self, hour: int, flat: float) -> float:
+        """Before the profile has seen every hour: the one rate, or this hour's, one standard error above, where that is higher.
+
+        The day's rise of a rate (rate limits likelier at the peak) comes before a whole
+        day has been seen: against the one rate learned over the night, the first
+        afternoon read as a rise on every model (bench/bench_diurnal.py). An hour whose
+        neighbourhood the profile has seen a warm-up's worth of is tested against its own
+        rate where that is higher; the profile learns only while the evidence is weak, so
+        an incident is not learned as the hour's rate.
+        """
+        seen, ones = self._profile.near(hour)
+        if seen < self._profile.min_count:
+            return flat
+        local = (1.0 + 1.0 / math.sqrt(ones + 1.0)) * self._profile.rates()[hour]
+        return local if local > flat else flat
 
     def _set_reference(self, p0: float) -> None:
         p1 = min(self.ratio * p0, (1.0 + p0) / 2.0)
@@ -264,10 +354,10 @@ class BernoulliCUSUM(Detector):
                 if self.p0 is not None:
                     self._set_reference(self.p0)
                 else:
-                    self._set_reference(self._learned_rate(hour))
+                    self._set_reference(self._learned_rate(hour, t))
             return self
         if hour is not None and hour != self._hour:
-            self._set_reference(self._learned_rate(hour))
+            self._set_reference(self._learned_rate(hour, t))
         pending = self._sum > PENDING_FRACTION * self.h or self._burst > PENDING_FRACTION * self.burst_h
         total = self._sum + (self._w1 if x else self._w0)
         self._sum = total if total > 0.0 else 0.0
@@ -284,8 +374,12 @@ class BernoulliCUSUM(Detector):
                 self._since[hour % _HOURS] += 1
                 if not pending:
                     self._profile.add(hour % _HOURS, x)
+                    if self.level_memory:
+                        self._chunk[0] += 1
+                        if x:
+                            self._chunk[1] += 1
             if not self._n & _REFRESH_MASK:
-                self._set_reference(self._learned_rate(hour))
+                self._set_reference(self._learned_rate(hour, t))
         if self._sum > self.h or self._burst > self.burst_h:
             self._drift_detected = True
             self.alarm_statistic = self.statistic
