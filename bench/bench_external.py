@@ -4,7 +4,8 @@ Reads the development halves of public benchmarks from ``../shared/external`` (s
 README; the data is not part of this repository, so the script says so and stops when it
 is absent) and runs every event through :class:`monitor.pipeline.Pipeline` with the
 default thresholds, exactly as ``aifm signals`` does. Per dataset it prints precision,
-recall, F1 and the false-flag rate on the clean items for our signal, beside:
+recall, F1 and the false-flag rate on the clean items for our signal (for refusal, the
+recall on full and on partial refusals apart), beside:
 
 - refusal (XSTest): XSTest's own 21-prefix string match and GPT-4 labels (shipped with
   the data), the GCG refusal prefixes and garak's MitigationBypass substrings;
@@ -115,8 +116,17 @@ def main() -> int:
             truth = {k: bool(label["label"]) for k, label in labels.items()}
             rows = {"ours": ours, "word overlap < 0.5": {k: _overlap_below(e) for k, e in events.items()}}
         for name, predicted in rows.items():
-            print(f"  {name:24s} {_figures(predicted, truth)}")
+            print(f"  {name:24s} {_figures(predicted, truth)}{_by_refusal_kind(predicted, labels) if kind == 'refusal' else ''}")
     return 0
+
+
+def _by_refusal_kind(predicted: dict[str, bool], labels: dict[str, dict]) -> str:
+    """Recall on XSTest's full refusals and on its partial ones apart (a partial refusal declines part and answers the rest)."""
+    parts = []
+    for label, name in (("2_full_refusal", "full"), ("3_partial_refusal", "partial")):
+        keys = [k for k, value in labels.items() if value["final_label"] == label]
+        parts.append(f"{name} {sum(predicted.get(k, False) for k in keys) / max(1, len(keys)):.3f} of {len(keys)}")
+    return "  recall: " + ", ".join(parts)
 
 
 if __name__ == "__main__":
