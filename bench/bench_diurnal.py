@@ -44,7 +44,7 @@ from monitor.thresholds import REPO_THRESHOLDS, load_thresholds, parse_threshold
 
 #: Detector parameters that make a detector stationary: the reference learned in warm-up, then frozen
 #: (CUSUM), or one rate for every hour of the day (Bernoulli CUSUM).
-STATIONARY = {"memory": 0.0, "by_hour": False}
+STATIONARY = {"memory": 0.0, "by_hour": False, "level_memory": 0.0}
 
 
 def variants(extra: Path | None = None) -> dict:

@@ -66,6 +66,8 @@ def mutate(document, path, value):
         (("signals", "latency", "detector", "memory"), -1.0, r"memory must be a finite number >= 0"),
         (("signals", "latency", "detector", "test_after"), 1, r"test_after must be an integer in \[2, warmup=300\]"),
         (("signals", "audit_gap", "detector", "by_hour"), True, r"by_hour learns the rate's daily profile: it needs a learned p0"),
+        (("signals", "refusal", "detector", "by_hour"), False, r"signals.refusal.detector: level_memory is the memory of the level over the hourly profile: it needs by_hour: true"),
+        (("signals", "refusal", "detector", "level_memory"), -60.0, r"level_memory must be a finite number of seconds >= 0"),
         (("signals", "latency", "why"), "one reason", r"signals.latency.why: latency has several streams \(seconds, per_token_seconds\): give a reason per stream"),
         (("signals", "latency", "why", "p99"), "tail latency", r"signals.latency.why.p99: not a stream of latency"),
         (("signals", "refusal", "why"), "", r"signals.refusal.why.rate: expected a one-line reason"),
