@@ -16,8 +16,12 @@ budgeted sample), one more cue, ``similar_to_injection``, weighs how much closer
 most suspicious sentence lies to curated injection exemplars than to ordinary
 instructions (:mod:`monitor.semantic`): it catches wordings no pattern lists.
 
-Only the first ``MAX_CHARS`` characters of each piece of content are scanned, so the
-cost per event is bounded. Findings and metrics carry the cue names, never the text.
+Every piece of content is scanned whole (a retrieved document's injection need not sit
+in its first page, nor a listing's in its first records), up to ``MAX_SCAN_CHARS``
+characters per event all pieces together, so the cost per event is bounded: 3.5 ms
+for 200,000 characters of ordinary prose, 33 ms for prose dense in the cues' own words
+(the worst case; the 4,000 characters per piece read before allowed a 1 MB listing of
+250 pieces, five times as many characters). Findings and metrics carry the cue names, never the text.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import re
 from monitor.semantic import margin_weight
 from monitor.signals.spec import NON_NEGATIVE, SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
 
-MAX_CHARS = 4000
+#: Characters scanned per event, all pieces of its content together; what lies beyond is not scanned.
+MAX_SCAN_CHARS = 200_000
 
 _PREVIOUS = r"(?:all |any |the |your |my |these |those )?(?:previous|prior|above|earlier|preceding|original|initial|system|developer|existing|current)"
 _RULES = r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|polic(?:y|ies)|constraints|context|messages?)"
@@ -196,8 +201,13 @@ def injection_score(content) -> tuple[float, list[str]]:
 def _score(texts: list[str]) -> tuple[float, list[str]]:
     found: list[str] = []
     keep = 1.0
+    budget = MAX_SCAN_CHARS
     for text in texts:
-        text = text[:MAX_CHARS]
+        if budget <= 0:
+            break
+        if len(text) > budget:
+            text = text[:budget]
+        budget -= len(text)
         lowered = text.lower()
         words = _words_of(lowered)
         if words.isdisjoint(_FIRST_WORDS) and not any(part in lowered for part in _FIRST_PARTS):
