@@ -14,6 +14,11 @@ PENDING_FRACTION = 0.5
 _KERNEL = ((-2, 1.0), (-1, 2.0), (0, 3.0), (1, 2.0), (2, 1.0))
 
 
+def _one_standard_error(ones: float) -> float:
+    """The factor that puts a rate estimated from ``ones`` events one standard error above the estimate."""
+    return 1.0 + 1.0 / math.sqrt(ones + 1.0)
+
+
 class HourlyProfile:
     """A rate per hour of the day (UTC), learned over all the history seen: the shape of a daily cycle.
 
@@ -244,7 +249,7 @@ class BernoulliCUSUM(Detector):
         as events accumulate (+3% after a thousand).
         """
         self._hour = hour
-        margin = 1.0 + 1.0 / math.sqrt(self._ones + 1.0)
+        margin = _one_standard_error(self._ones)
         flat = max(self.min_p0, margin * (self._ones + 0.5) / (self._n + 1.0))
         if self._profile is None or hour is None:
             return min(flat, 0.99)
@@ -290,7 +295,7 @@ class BernoulliCUSUM(Detector):
         self._chunk = [0, 0, rate]
         if recent[0] < self.warmup or not recent[2] > 0:
             return None
-        return (recent[1] + 0.5) / (recent[2] + 0.5), 1.0 + 1.0 / math.sqrt(recent[1] + 1.0)
+        return (recent[1] + 0.5) / (recent[2] + 0.5), _one_standard_error(recent[1])
 
     def _first_day_rate(self, hour: int, flat: float) -> float:
         """Before the profile has seen every hour: the one rate, or this hour's, one standard error above, where that is higher.
@@ -305,7 +310,7 @@ class BernoulliCUSUM(Detector):
         seen, ones = self._profile.near(hour)
         if seen < self._profile.min_count:
             return flat
-        local = (1.0 + 1.0 / math.sqrt(ones + 1.0)) * self._profile.rates()[hour]
+        local = _one_standard_error(ones) * self._profile.rates()[hour]
         return local if local > flat else flat
 
     def _set_reference(self, p0: float) -> None:
