@@ -12,6 +12,8 @@ _HOURS = 24
 #: skipped the calls that follow each failure: two thirds of a 3% stream, the profile three times as noisy.
 PENDING_FRACTION = 0.5
 _KERNEL = ((-2, 1.0), (-1, 2.0), (0, 3.0), (1, 2.0), (2, 1.0))
+#: Per hour of the day: (hour, weight, weight squared) of each hour its rate is smoothed over.
+_NEIGHBOURS = tuple(tuple(((hour + offset) % _HOURS, weight, weight * weight) for offset, weight in _KERNEL) for hour in range(_HOURS))
 
 
 def _one_standard_error(ones: float) -> float:
@@ -64,16 +66,17 @@ class HourlyProfile:
         An hour with no observation near it (the first day's hours still to come) has the
         day's rate, and the spread between hours is measured over those that have some.
         """
-        overall = (sum(self.ones) + 0.5) / (sum(self.n) + 1.0)
+        counts, positives = self.n, self.ones
+        overall = (sum(positives) + 0.5) / (sum(counts) + 1.0)
         raw: list[float | None] = []
         variances: list[float] = []
-        for hour in range(_HOURS):
+        for neighbours in _NEIGHBOURS:
             n = ones = squares = 0.0
-            for offset, weight in _KERNEL:
-                count = self.n[(hour + offset) % _HOURS]
+            for index, weight, squared in neighbours:
+                count = counts[index]
                 n += weight * count
-                ones += weight * self.ones[(hour + offset) % _HOURS]
-                squares += weight * weight * count
+                ones += weight * positives[index]
+                squares += squared * count
             if n == 0:
                 raw.append(None)
                 variances.append(0.0)
