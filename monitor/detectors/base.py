@@ -9,6 +9,19 @@ After an alarm every detector resets itself, so a lasting change is reported onc
 
 from __future__ import annotations
 
+import math
+
+
+def forgetting(elapsed: float, memory: float, weight: float, least: float) -> float:
+    """The factor that forgets ``elapsed`` time units of a weight with ``memory``, never taking ``weight`` below ``least``.
+
+    Exponential forgetting follows a stream; the floor keeps a quiet stream from being
+    judged by its last few values (a weight already under ``least`` is kept as it is).
+    """
+    decay = math.exp(-elapsed / memory) if elapsed else 1.0
+    floor = least / weight if weight > 0 else 1.0
+    return max(decay, min(1.0, floor))
+
 
 class Detector:
     """Base of every detector: subclasses set ``_drift_detected`` and ``alarm_statistic`` in ``update``."""

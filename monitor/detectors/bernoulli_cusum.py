@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from monitor.detectors.base import Detector
+from monitor.detectors.base import Detector, forgetting
 
 _REFRESH_MASK = 63  # re-derive the log-likelihood weights every 64 observations
 _HOURS = 24
@@ -271,7 +271,7 @@ class BernoulliCUSUM(Detector):
         return min(max(self.min_p0, margin * level * rates[hour % _HOURS]), 0.99)
 
     def _recent_level(self, rate: float, t: float | None) -> tuple[float, float] | None:
-        """The level over the last ``level_memory`` seconds and its margin, or None while that is under a warm-up's observations.
+        """The level over the last ``level_memory`` seconds and its margin (folding in the observations since the last call), or None while that is under a warm-up's observations.
 
         The profile is the shape of a day; the level says how this stretch of days compares
         with it. Learned since the last alarm, a week of weekdays outweighed a Saturday,
@@ -283,9 +283,7 @@ class BernoulliCUSUM(Detector):
         chunk_n, chunk_ones, chunk_rate = self._chunk
         recent = self._recent
         if t is not None and self._folded_at is not None and t > self._folded_at:
-            decay = math.exp(-(t - self._folded_at) / self.level_memory)
-            if recent[0] * decay < self.warmup:  # never below a warm-up's worth of observations
-                decay = min(1.0, self.warmup / recent[0]) if recent[0] > 0 else 1.0
+            decay = forgetting(t - self._folded_at, self.level_memory, recent[0], self.warmup)  # never below a warm-up's worth
             recent[0] *= decay
             recent[1] *= decay
             recent[2] *= decay

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from monitor.detectors.base import Detector
+from monitor.detectors.base import Detector, forgetting
 
 _DIRECTIONS = ("up", "down", "both")
 
@@ -277,9 +277,7 @@ class CUSUM(Detector):
         last = self._adapted_at
         elapsed = t - last if last is not None and t > last else 0.0
         self._adapted_at = t if last is None or t > last else last
-        decay = math.exp(-elapsed / self.memory) if elapsed else 1.0
-        floor = self.warmup / self._weight if self._weight > 0 else 1.0
-        decay = max(decay, min(1.0, floor))  # never below warmup observations' worth of weight
+        decay = forgetting(elapsed, self.memory, self._weight, self.warmup)  # never below warmup observations' worth of weight
         bound = self.clip * self._sd
         x = min(max(x, self._level - bound), self._level + bound)  # a wild value moves it at most as far as a clipped one
         weight = self._weight * decay + 1.0
