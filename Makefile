@@ -12,7 +12,7 @@ QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 INSTALLED := $(VENV)/.installed
 SAMPLE := replay/samples
 
-.PHONY: demo replay-demo test bench sample pictures prometheus clean
+.PHONY: demo replay-demo test bench build sample pictures prometheus clean
 
 # torch first, pinned: the CPU build lies on the build machines' disk, while a bare
 # `torch` requirement (from sentence-transformers) would pull a multi-GB CUDA build.
@@ -26,8 +26,17 @@ $(INSTALLED): pyproject.toml
 	$(VENV)/bin/aifm encoder build --encoder minilm-int8
 	touch $(INSTALLED)
 
+# The per-event path compiled from its sources (monitor/build.py), again after any of them changed:
+# an editable install's extensions would otherwise be older than the code (monitor.build then runs those from source).
+BUILT := $(VENV)/.built
+$(BUILT): $(INSTALLED) setup.py $(wildcard monitor/*.py monitor/*/*.py monitor/*/*.pxd)
+	$(PY) setup.py -q build_ext --inplace $(QUIET_PIP)
+	touch $(BUILT)
+
+build: $(BUILT)
+
 # The main job on the embedded default: broker, worker, live traffic, findings as they fire.
-demo: $(INSTALLED)
+demo: $(BUILT)
 	$(VENV)/bin/aifm demo --exit-when-done
 
 # The same sample history replayed offline through the same pipeline.
@@ -36,8 +45,8 @@ replay-demo: $(INSTALLED)
 	$(VENV)/bin/aifm replay $(SAMPLE)/events.jsonl.gz --boundaries $(SAMPLE)/boundaries \
 		--incidents $(SAMPLE)/incidents.jsonl --out build/demo-findings.jsonl --show-findings
 
-test: $(INSTALLED) prometheus
-	$(VENV)/bin/ruff check monitor tests bench
+test: $(BUILT) prometheus
+	$(VENV)/bin/ruff check monitor tests bench setup.py conftest.py
 	$(PY) -m pytest -q
 
 # prometheus and promtool (Debian package) for the rule tests and the end-to-end tier.
@@ -74,3 +83,4 @@ sample: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) build
+	find monitor \( -name "*.so" -o -name "*.c" \) -delete

@@ -405,10 +405,7 @@ def _decode_batch(raw: bytes) -> tuple[list[Event], list[Reject]]:
     if events is not None:
         if not events:
             return [], [Reject(reason="empty", detail="empty batch")]
-        try:
-            return [normalise(event) for event in events], []
-        except SchemaError:
-            pass
+        return _normalise_batch(raw, events)
     try:
         elements = _raw_batch_decoder.decode(raw)
     except msgspec.DecodeError as error:
@@ -428,6 +425,25 @@ def _decode_batch(raw: bytes) -> tuple[list[Event], list[Reject]]:
         else:
             events.append(result)
     return events, rejects
+
+
+def _normalise_batch(raw: bytes, events: list[_OtelEvent]) -> tuple[list[Event], list[Reject]]:
+    """A batch that decoded as a whole, normalised event by event; an event that fails keeps its element's bytes.
+
+    The events are not decoded a second time: parsing numbers is most of a decode, and a
+    batch of 20,000 floats such as 1e308 costs msgspec ~0.2 s to parse (json.loads: 8 ms).
+    """
+    accepted: list[Event] = []
+    failed: list[tuple[int, SchemaError]] = []
+    for index, event in enumerate(events):
+        try:
+            accepted.append(normalise(event))
+        except SchemaError as error:
+            failed.append((index, error))
+    if not failed:
+        return accepted, []
+    elements = _raw_batch_decoder.decode(raw)  # the elements' bytes, for their dead letters: no number is parsed
+    return accepted, [Reject(reason=error.reason, detail=str(error), index=index, raw=bytes(elements[index])) for index, error in failed]
 
 
 def too_large(raw: bytes, max_bytes: int) -> Reject | None:

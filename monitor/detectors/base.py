@@ -24,10 +24,11 @@ def forgetting(elapsed: float, memory: float, weight: float, least: float) -> fl
 
 
 class Detector:
-    """Base of every detector: subclasses set ``_drift_detected`` and ``alarm_statistic`` in ``update``."""
+    """Base of every detector: subclasses set ``_drift_detected`` and ``alarm_statistic`` (the statistic at the latest alarm, reset by then) in ``__init__`` and ``update``.
 
-    _drift_detected = False
-    alarm_statistic = 0.0  # the statistic at the latest alarm (the statistic itself is reset by then)
+    Neither has a class-level default: in the compiled build (``monitor/build.py``) both
+    are typed fields of the extension type (``base.pxd``), which a class body cannot set.
+    """
 
     @property
     def drift_detected(self) -> bool:

@@ -180,15 +180,15 @@ class BernoulliCUSUM(Detector):
             raise ValueError(f"h must be > 0, got {h!r}")
         self.warmup = warmup
         self.p0 = p0
-        self.ratio = ratio
-        self.min_p0 = min_p0
-        self.h = h
+        self.ratio = float(ratio)
+        self.min_p0 = float(min_p0)
+        self.h = float(h)
         if burst_ratio is not None and not burst_ratio > ratio:
             raise ValueError(f"burst_ratio must exceed ratio ({ratio!r}) or be None, got {burst_ratio!r}")
         self.burst_ratio = burst_ratio
         if burst_h is not None and not (burst_ratio is not None and burst_h > 0):
             raise ValueError(f"burst_h must be > 0 and needs a burst_ratio, got burst_h={burst_h!r} with burst_ratio={burst_ratio!r}")
-        self.burst_h = h if burst_h is None else burst_h
+        self.burst_h = self.h if burst_h is None else float(burst_h)
         if by_hour and p0 is not None:
             raise ValueError("by_hour learns the rate's daily profile: it needs a learned p0 (p0: null)")
         self.by_hour = bool(by_hour)

@@ -114,10 +114,10 @@ class CUSUM(Detector):
         if not (isinstance(test_after, int) and 2 <= test_after <= warmup):
             raise ValueError(f"test_after must be an integer in [2, warmup={warmup}], got {test_after!r}")
         self.warmup = warmup
-        self.k = k
-        self.h = h
+        self.k = float(k)
+        self.h = float(h)
         self.direction = direction
-        self.clip = clip
+        self.clip = float(clip)
         self.memory = float(memory)
         self.test_after = test_after
         self._drift_detected = False

@@ -60,6 +60,7 @@ class RiverDetector(Detector):
         self.method = method
         self.params = params
         self._detector = _river_class(method)(**params)
+        self._drift_detected = False
 
     def state(self) -> None:
         """river's detectors are not data-only (some are compiled objects): a snapshot keeps none of their state.
@@ -74,21 +75,19 @@ class RiverDetector(Detector):
             raise ValueError("a river detector's snapshot holds no state")
 
     @property
-    def drift_detected(self) -> bool:
-        return self._detector.drift_detected
-
-    @property
     def warming_up(self) -> bool:
         return False
 
     def update(self, x: float, t: float | None = None) -> RiverDetector:
         """Test ``x`` (river's detectors take no time: ``t`` is accepted and unused)."""
         self._detector.update(x)
+        self._drift_detected = self._detector.drift_detected
         return self
 
     def segment(self) -> None:
         """river's detectors have no reference to keep: a segment restarts them."""
         self._detector = _river_class(self.method)(**self.params)
+        self._drift_detected = False
 
     @property
     def statistic(self) -> float:

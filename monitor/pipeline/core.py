@@ -495,19 +495,13 @@ class Pipeline:
 
     def _observe(self, keyed: KeyStreams, stream: Stream, value, event: Event, findings: list[Finding]) -> None:
         """Feed ``value`` to ``stream``'s detector; an alarm past the key's minimum-sample floor is a finding."""
-        stream.count += 1
-        detector = stream.detector
         ts = event.ts if event.ts is not None else self.clock
-        detector.update(value, ts)
+        alarmed = stream.feed(value, ts)
         if self.observer is not None:
             self.observer.fed(keyed.key, stream, value, ts)
-        if detector.drift_detected:
+        if alarmed:
             self._detector_finding(keyed, stream, event, findings)
             stream.onset = None  # the detector re-learns: the next change has an onset of its own
-        elif detector.statistic == 0.0:
-            stream.onset = None
-        elif stream.onset is None:
-            stream.onset = ts
 
     def _detector_finding(self, keyed: KeyStreams, stream: Stream, event: Event, findings: list[Finding]) -> None:
         if stream.count < self._cfg[stream.signal].min_samples:

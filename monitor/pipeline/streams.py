@@ -44,6 +44,24 @@ class Stream:
         self.findings = 0
         self.onset: float | None = None
 
+    def feed(self, value, ts: float) -> bool:
+        """Count ``value`` and hand it to the detector at event time ``ts``; True if the detector alarmed.
+
+        Without an alarm the onset follows the statistic: it is the time the statistic
+        left zero, and none while it is at zero. After an alarm the caller reads the
+        onset for its finding, then clears it (the detector re-learns).
+        """
+        self.count += 1
+        detector = self.detector
+        detector.update(value, ts)
+        if detector._drift_detected:
+            return True
+        if detector.statistic == 0.0:
+            self.onset = None
+        elif self.onset is None:
+            self.onset = ts
+        return False
+
 
 class KeyStreams:
     """All streams of one key, as attributes named by their specs' ``slot``.

@@ -1,0 +1,25 @@
+# Types for the compiled build (monitor/build.py); bernoulli_cusum.py is the source, and runs as it is without a compiler.
+cimport cython
+
+from monitor.detectors.base cimport Detector
+
+
+cdef class HourlyProfile:
+    cdef public Py_ssize_t min_count
+    cdef public list n, ones
+
+
+cdef class BernoulliCUSUM(Detector):
+    cdef public Py_ssize_t warmup, _n, _ones
+    cdef public object p0, burst_ratio, _rate, _hour, _since, _folded_at
+    cdef public double ratio, min_p0, h, burst_h, level_memory
+    cdef public bint by_hour
+    cdef public HourlyProfile _profile
+    cdef public double _sum, _burst, _w1, _w0, _b1, _b0
+    cdef public list _recent, _chunk
+
+    cpdef void _relearn(self)
+    cpdef void _set_reference(self, double p0)
+
+    @cython.locals(pending=bint, total=double, burst=double)
+    cpdef update(self, x, t=*)
