@@ -16,13 +16,18 @@ starts from the same detector state (a pipeline restored from one warmed snapsho
   StreamProcessor.handle   all of it, as the worker calls it per Kafka record
                            (decode, signals, detectors, metrics, findings, dead letters)
 
-for single-event messages and for batch messages of 100 events, and the same stages
-natively (no valgrind) once, so instructions can be read as microseconds on this CPU.
-Then ``Pipeline.process`` once more per class of event (model call with or without an
-embedding or retrieved context, tool call with or without a result, ...): where the
-pipeline's instructions go.
+for single-event messages and batches of 100 events of the simulator, and for batches of
+its long-text variant (``bench/long_text_mix.py``: paragraphs of answers, retrieved
+passages, tool results that are listings), and the same stages natively (no valgrind)
+once, so instructions can be read as microseconds on this CPU. Then ``Pipeline.process``
+once more per class of event (model call with or without an embedding or retrieved
+context, tool call with or without a result, ...): where the pipeline's instructions go.
+
+All of it twice, side by side: the interpreted build (``AIFM_PURE_PYTHON=1``: the
+sources) and the default one (compiled where ``pip install -e .`` could compile it,
+``monitor/build.py``); the ratio is what compiling buys.
 Seconds still decide throughput; this table decides whether a change made the code
-cheaper. Needs valgrind (Debian package ``valgrind``); a run takes about a minute.
+cheaper. Needs valgrind (Debian package ``valgrind``); a run takes about three minutes.
 
 Usage: python bench/bench_instructions.py [--events 2000]
 """
@@ -40,7 +45,8 @@ import time
 from pathlib import Path
 
 STAGES = ("json.loads", "decode_record", "Pipeline.process", "StreamProcessor.handle")
-SHAPES = ("single-event messages", "batches of 100")
+SHAPES = ("single-event messages", "batches of 100", "long text, batches of 100")
+BUILDS = ("interpreted", "default")
 WARM_EVENTS = 3000
 
 
@@ -60,7 +66,10 @@ def _child(events: int, timings_path: str | None) -> None:
 
     thresholds = load_thresholds()
     boundaries = load_boundaries(write_boundaries(tempfile.mkdtemp(prefix="aifm-bench-")))
+    from long_text_mix import long_text_mix
+
     raw, _ = simulate(WARM_EVENTS + events + 10, seed=5)
+    texts = long_text_mix(WARM_EVENTS + events + 10, seed=5)
     warm = StreamProcessor(thresholds, boundaries, Metrics(CollectorRegistry()))
     for offset, start in enumerate(range(0, WARM_EVENTS, 100)):
         warm.handle("bench", 0, offset, json.dumps(raw[start : start + 100]).encode())
@@ -69,6 +78,7 @@ def _child(events: int, timings_path: str | None) -> None:
     shapes = {
         SHAPES[0]: [json.dumps(event).encode() for event in measured],
         SHAPES[1]: [json.dumps(measured[i : i + 100]).encode() for i in range(0, len(measured), 100)],
+        SHAPES[2]: [json.dumps(texts[i : i + 100]).encode() for i in range(WARM_EVENTS, WARM_EVENTS + events, 100)],
     }
     timings: dict[str, float] = {}
 
@@ -124,7 +134,9 @@ def _child(events: int, timings_path: str | None) -> None:
 
         stage(f"class|{name}", process_class)
     if timings_path:
-        Path(timings_path).write_text(json.dumps({"timings": timings, "classes": [(name, len(events)) for name, events in classes]}))
+        from monitor.build import build_name
+
+        Path(timings_path).write_text(json.dumps({"timings": timings, "classes": [(name, len(events)) for name, events in classes], "build": build_name()}))
 
 
 def _dump_totals(directory: Path) -> list[int]:
@@ -157,8 +169,40 @@ def main(argv=None) -> int:
     if valgrind is None:
         print("valgrind not found: apt-get install -y valgrind", file=sys.stderr)
         return 2
+    runs = {}
+    for build in BUILDS:
+        measured = _measure(valgrind, events, pure=build == "interpreted")
+        if measured is None:
+            return 1
+        runs[build] = measured
+    builds = {build: runs[build]["build"] for build in BUILDS}
+    print(f"{events:,} events per shape (seed 5) after {WARM_EVENTS:,} of warm-up; instructions counted by callgrind")
+    print(f"builds: {builds['interpreted']} (AIFM_PURE_PYTHON=1) and {builds['default']} (default), each in its own process\n")
+    print(f"{'stage':26} {'interpreted':>12} {'default':>10} {'ratio':>6} {'x json.loads':>13} {'us/event interp.':>17} {'default':>8}")
+    for shape in SHAPES:
+        print(shape)
+        floor = runs["default"]["stages"][f"{shape}|{STAGES[0]}"]
+        for stage in STAGES:
+            name = f"{shape}|{stage}"
+            slow, fast = runs["interpreted"]["stages"][name], runs["default"]["stages"][name]
+            print(f"  {stage:24} {slow:>12,.0f} {fast:>10,.0f} {slow / fast:>5.2f}x {fast / floor:>13.1f} "
+                  f"{runs['interpreted']['native'][name] / events * 1e6:>17.1f} {runs['default']['native'][name] / events * 1e6:>8.1f}")
+
+    print(f"\nPipeline.process by class of event (simulator)\n{'class of event':30} {'events':>7} {'interpreted':>12} {'default':>10} {'ratio':>6} {'share (default)':>16}")
+    classes = runs["default"]["classes"]
+    everything = sum(total * count for _, count, total in classes)
+    for (name, count, fast), (_, _, slow) in zip(classes, runs["interpreted"]["classes"], strict=True):
+        print(f"  {name:28} {count:>7,} {slow:>12,.0f} {fast:>10,.0f} {slow / fast:>5.2f}x {fast * count / everything:>16.2f}")
+    return 0
+
+
+def _measure(valgrind: str, events: int, pure: bool) -> dict | None:
+    """One build's instructions per event of every stage and class, and its native seconds (None if callgrind's dumps do not add up)."""
     work = Path(tempfile.mkdtemp(prefix="aifm-instructions-"))
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # same hashes, same dict layouts, same instructions
+    env.pop("AIFM_PURE_PYTHON", None)
+    if pure:
+        env["AIFM_PURE_PYTHON"] = "1"
     me = [sys.executable, os.path.abspath(__file__), "--child", "--events", str(events)]
     subprocess.run(me + ["--timings", str(work / "native.json")], check=True, env=env)
     subprocess.run(
@@ -171,28 +215,11 @@ def main(argv=None) -> int:
     expected = 2 * (len(SHAPES) * len(STAGES) + len(classes))  # setup before each stage, then the stage
     if len(totals) != expected:
         print(f"expected {expected} callgrind dumps, found {len(totals)} in {work}", file=sys.stderr)
-        return 1
+        return None
     shutil.rmtree(work)
-
-    print(f"{events:,} simulated events (seed 5) after {WARM_EVENTS:,} of warm-up; instructions counted by callgrind\n")
-    print(f"{'stage':26} {'instructions/event':>19} {'x json.loads':>13} {'native us/event':>16}")
     per_stage = iter(totals[1::2])
-    for shape in SHAPES:
-        print(shape)
-        floor = None
-        for stage in STAGES:
-            per_event = next(per_stage) / events
-            floor = floor or per_event
-            seconds = native[f"{shape}|{stage}"]
-            print(f"  {stage:24} {per_event:>19,.0f} {per_event / floor:>13.1f} {seconds / events * 1e6:>16.1f}")
-
-    print(f"\nPipeline.process by class of event\n{'class of event':30} {'events':>7} {'instructions/event':>19} {'share of instructions':>22}")
-    spent = [(name, count, next(per_stage)) for name, count in classes]
-    everything = sum(total for _, _, total in spent)
-    for name, count, total in spent:
-        print(f"  {name:28} {count:>7,} {total / count:>19,.0f} {total / everything:>22.2f}")
-    return 0
-
+    stages = {f"{shape}|{stage}": next(per_stage) / events for shape in SHAPES for stage in STAGES}
+    return {"build": measured["build"], "native": native, "stages": stages, "classes": [(name, count, next(per_stage) / count) for name, count in classes]}
 
 if __name__ == "__main__":
     sys.exit(main())
