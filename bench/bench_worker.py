@@ -13,6 +13,9 @@ the medians are reported, since one run moves by 20-30% on this machine):
                                                Pipeline.process stubbed (decoding, metrics,
                                                faust and the broker remain), the ceiling
                                                that a cheaper pipeline could approach
+  (e) aifm worker, interpreted                 batches only: (c) with AIFM_PURE_PYTHON=1, the
+                                               sources of the compiled per-event path
+                                               (monitor/build.py): what compiling buys
 
 Throughput is counted from the first to the last message processed (group joins
 excluded). For the aifm worker, the start is the first poll of /metrics (every 50 ms)
@@ -51,6 +54,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from monitor.build import build_name
 from monitor.replay.simulate import simulate, write_boundaries
 from monitor.worker.broker import EmbeddedBroker, free_port
 
@@ -138,10 +142,10 @@ def bare_faust(bootstrap: str, topic: str, expected: int, group: str | None = No
 
 
 def aifm_worker(
-    bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None, without_signals: bool = False
+    bootstrap: str, topic: str, expected_events: int, boundaries: Path, group: str | None = None, without_signals: bool = False, interpreted: bool = False
 ) -> tuple[float, float, list]:
     """(seconds from first to last event, peak RSS MiB, [(events processed, RSS MiB) at each poll]) of an aifm worker draining the topic."""
-    seconds, peaks, rss, _ = aifm_workers(bootstrap, topic, expected_events, boundaries, 1, group, without_signals=without_signals)
+    seconds, peaks, rss, _ = aifm_workers(bootstrap, topic, expected_events, boundaries, 1, group, without_signals=without_signals, interpreted=interpreted)
     return seconds, peaks[0], rss
 
 
@@ -154,6 +158,7 @@ def aifm_workers(
     group: str | None = None,
     fill_after_join: list | None = None,
     without_signals: bool = False,
+    interpreted: bool = False,
 ) -> tuple[float, list[float], list, list[float]]:
     """``n`` aifm workers in one consumer group draining the topic together.
 
@@ -164,6 +169,9 @@ def aifm_workers(
     """
     ports = [free_port() for _ in range(n)]
     aifm = [sys.executable, "-c", WITHOUT_SIGNALS] if without_signals else [str(Path(sys.executable).with_name("aifm"))]
+    env = {key: value for key, value in os.environ.items() if key != "AIFM_PURE_PYTHON"}
+    if interpreted:
+        env["AIFM_PURE_PYTHON"] = "1"
     processes = [
         subprocess.Popen(
             [
@@ -171,7 +179,7 @@ def aifm_workers(
                 "--alerts-topic", f"{topic}.alerts", "--dlq-topic", f"{topic}.dlq", "--group-id", group or f"aifm-{topic}",
                 "--metrics-port", str(port), "--boundaries", str(boundaries), "--loglevel", "warn",
             ],
-            stdout=subprocess.DEVNULL, stderr=None,
+            stdout=subprocess.DEVNULL, stderr=None, env=env,
         )
         for port in ports
     ]
@@ -304,6 +312,8 @@ def main(argv=None) -> int:
         rows.append((f"batches of {size} events", n_msgs, n_events, a, b, c))
         d, _, _ = aifm_worker(bootstrap, "batch", n_events, boundaries, group="aifm-batch-without-signals", without_signals=True)
         progress(f"(d) {d:.2f} s")
+        e, _, _ = aifm_worker(bootstrap, "batch", n_events, boundaries, group="aifm-batch-interpreted", interpreted=True)
+        progress(f"(e) {e:.2f} s")
         without_signals = (n_events, c, d)
         # Scale-out, each run on a fresh topic filled once the group has settled: one worker, then
         # --workers with the messages keyed as above, then keyed by message number (spread evenly).
@@ -325,6 +335,8 @@ def main(argv=None) -> int:
     batch_events, c, d = without_signals
     print(f"(d) the aifm worker without signals, on batches: {batch_events / d:,.0f} ev/s, {c / d:.1f}x (c); "
           f"signals and detectors take {1 - d / c:.0%} of (c)'s time, {(c - d) / batch_events * 1e6:.0f} us per event")
+    print(f"(e) the same worker interpreted (AIFM_PURE_PYTHON=1), on batches: {batch_events / e:,.0f} ev/s; the default build ({build_name()}) is {e / c:.2f}x as fast; "
+          f"(c) runs at {d / c:.2f}x, (e) at {d / e:.2f}x the worker without signals")
     print(f"single events: medians of {args.rounds} alternating runs of (b) and (c); c/b per round: {', '.join(f'{r:.2f}' for r in single_ratios)}")
     if scale_out:
         one = scale_out[0][1]

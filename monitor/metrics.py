@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from monitor import __version__
+from monitor.build import build_name
 from monitor.events import CONTROL_ACTIONS, KINDS, REJECT_REASONS, Event
 from monitor.findings import ALERT_NAMES, FINDING_KEYS, finding_severity
 from monitor.keys import SeriesCap
@@ -49,8 +50,8 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.build_info = Info("aifm_build", "Version of the running monitor.", registry=r)
-        self.build_info.info({"version": __version__})
+        self.build_info = Info("aifm_build", "Version of the running monitor, and whether its per-event path runs compiled (monitor/build.py).", registry=r)
+        self.build_info.info({"version": __version__, "build": build_name()})
         # Bounded label sets start at 0, so rate() and increase() see the first event too.
         self.events = Tally(dict.fromkeys(KINDS, 0))  # kind
         self.rejected = Tally(dict.fromkeys(REJECT_REASONS, 0))  # reason

@@ -6,9 +6,10 @@ import hashlib
 import json
 
 import pytest
-from conftest import encode, model_call, tool_call
 from prometheus_client import CollectorRegistry, generate_latest
 
+from conftest import encode, model_call, tool_call
+from monitor.build import build_name
 from monitor.metrics import Metrics
 from monitor.worker.processor import MAX_DEAD_LETTER_BYTES, StreamProcessor
 from monitor.worker.settings import SettingsError, WorkerSettings, settings_from
@@ -189,7 +190,7 @@ def test_metrics_exposition_uses_bounded_labels_and_never_text(processor):
     assert 'aifm_signal_flagged_events_total{agent="",model="gpt-4o",signal="refusal",tool=""} 1.0' in text
     assert 'aifm_tool_calls_blocked_total{agent="support-bot",tool="refund_order"} 1.0' in text
     assert 'aifm_events_rejected_total{reason="invalid_json"} 1.0' in text
-    assert 'aifm_build_info{version="0.1.0"} 1.0' in text
+    assert f'aifm_build_info{{build="{build_name()}",version="0.1.0"}} 1.0' in text
     assert 'aifm_detector_threshold{agent="",detector="rate",model="gpt-4o",signal="refusal",tool=""} 9.0' in text
 
 

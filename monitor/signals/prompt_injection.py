@@ -210,15 +210,31 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
         budget -= len(text)
         lowered = text.lower()
         words = _words_of(lowered)
-        if words.isdisjoint(_FIRST_WORDS) and not any(part in lowered for part in _FIRST_PARTS):
+        if words.isdisjoint(_FIRST_WORDS) and not _contains_any(lowered, _FIRST_PARTS):
             continue
         for name, weight, gates, pattern in _CUES:
-            if name in found or not all(_passes(gate, words, lowered) for gate in gates):
+            if name in found or not _gates_pass(gates, words, lowered):
                 continue
             if pattern.search(text):
                 found.append(name)
                 keep *= 1.0 - weight
     return round(1.0 - keep, 4), found
+
+
+# Plain loops rather than any()/all() over generators: the same tests, without a generator
+# object per text and cue (what most of a compiled scan of a long listing spent).
+def _gates_pass(gates: tuple, words: set[str], lowered: str) -> bool:
+    for gate in gates:
+        if not _passes(gate, words, lowered):
+            return False
+    return True
+
+
+def _contains_any(lowered: str, parts) -> bool:
+    for part in parts:
+        if part in lowered:
+            return True
+    return False
 
 
 def _words_of(lowered: str) -> set[str]:
@@ -231,7 +247,7 @@ def _words_of(lowered: str) -> set[str]:
 def _passes(gate, words: set[str], lowered: str) -> bool:
     if isinstance(gate, frozenset):
         return not gate.isdisjoint(words)
-    return any(part in lowered for part in gate)
+    return _contains_any(lowered, gate)
 
 
 #: Weight of the semantic cue at ``semantic_margin_full`` (as strong as the decisive lexical cues).
