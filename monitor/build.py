@@ -105,24 +105,40 @@ def prefer_sources(names=None) -> None:
 
 
 def stale_extensions(package_dir: Path = Path(__file__).parent) -> list[str]:
-    """The modules of :data:`COMPILED_MODULES` whose extension is older than its ``.py`` or ``.pxd``: compiled from an earlier source.
+    """The modules of :data:`COMPILED_MODULES` whose extension is older than its ``.py``, its ``.pxd`` or a ``.pxd`` that one cimports.
 
     An editable install keeps the extensions it built beside the sources; one edited
-    since would shadow the edit. Any newer ``.pxd`` counts: a module is compiled against
-    the declarations it cimports. ``make build`` rebuilds them; until then they are not used.
+    since would shadow the edit. ``make build`` rebuilds them; until then they are not used.
     """
     stale = []
-    declarations = [path.stat().st_mtime for path in package_dir.rglob("*.pxd")]  # a module compiles against the .pxd files it cimports
-    newest_declaration = max(declarations, default=0.0)
     for name in COMPILED_MODULES:
-        base = package_dir.joinpath(*name.split(".")[1:])
+        base = _path_of(package_dir, name)
         built = [path for suffix in importlib.machinery.EXTENSION_SUFFIXES if (path := base.with_name(base.name + suffix)).exists()]
         if not built:
             continue
-        sources = [path for path in (base.with_suffix(".py"), base.with_suffix(".pxd")) if path.exists()]
-        if max(newest_declaration, *(path.stat().st_mtime for path in sources)) > min(path.stat().st_mtime for path in built):
+        sources = [path for path in (base.with_suffix(".py"), *_declarations(package_dir, name)) if path.exists()]
+        if max(path.stat().st_mtime for path in sources) > min(path.stat().st_mtime for path in built):
             stale.append(name)
     return stale
+
+
+def _path_of(package_dir: Path, name: str) -> Path:
+    return package_dir.joinpath(*name.split(".")[1:])
+
+
+def _declarations(package_dir: Path, name: str, seen: set[str] | None = None) -> list[Path]:
+    """A module's ``.pxd`` and those it cimports from ``monitor``, transitively (what it is compiled against)."""
+    seen = set() if seen is None else seen
+    declaration = _path_of(package_dir, name).with_suffix(".pxd")
+    if name in seen or not declaration.exists():
+        return []
+    seen.add(name)
+    found = [declaration]
+    for line in declaration.read_text().splitlines():
+        words = line.split()
+        if len(words) > 2 and words[0] == "from" and words[1].startswith("monitor.") and words[2] == "cimport":
+            found += _declarations(package_dir, words[1], seen)
+    return found
 
 
 def choose_build() -> None:

@@ -28,20 +28,26 @@ def test_the_interpreted_build_is_one_environment_variable_away():
     assert run.stdout.strip() == "interpreted"
 
 
-def test_an_extension_older_than_its_source_or_any_declaration_is_stale(tmp_path):
-    name = COMPILED_MODULES[1]  # monitor.detectors.cusum
+def test_an_extension_older_than_its_source_or_a_declaration_it_is_compiled_against_is_stale(tmp_path):
+    name = COMPILED_MODULES[1]  # monitor.detectors.cusum, whose .pxd cimports monitor.detectors.base
     source = tmp_path.joinpath(*name.split(".")[1:]).with_suffix(".py")
     source.parent.mkdir(parents=True)
     source.write_text("")
     extension = source.with_name(source.stem + importlib.machinery.EXTENSION_SUFFIXES[0])
     extension.write_bytes(b"")
-    os.utime(source, (1_000, 1_000))
+    declaration = source.with_suffix(".pxd")
+    declaration.write_text("from monitor.detectors.base cimport Detector\n")
+    cimported = tmp_path / "detectors" / "base.pxd"
+    unrelated = tmp_path / "detectors" / "other.pxd"
+    for path in (cimported, unrelated):
+        path.write_text("")
+    for path in (source, declaration, cimported, unrelated):
+        os.utime(path, (1_000, 1_000))
     os.utime(extension, (2_000, 2_000))
     assert stale_extensions(tmp_path) == []
-    declaration = tmp_path / "detectors" / "base.pxd"
-    declaration.write_text("")
-    os.utime(declaration, (3_000, 3_000))
-    assert stale_extensions(tmp_path) == [name]
-    os.utime(declaration, (1_000, 1_000))
-    os.utime(source, (3_000, 3_000))
-    assert stale_extensions(tmp_path) == [name]
+    os.utime(unrelated, (3_000, 3_000))  # a declaration it is not compiled against
+    assert stale_extensions(tmp_path) == []
+    for path in (cimported, declaration, source):
+        os.utime(path, (3_000, 3_000))
+        assert stale_extensions(tmp_path) == [name], path.name
+        os.utime(path, (1_000, 1_000))
