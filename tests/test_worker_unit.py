@@ -6,9 +6,9 @@ import hashlib
 import json
 
 import pytest
+from conftest import encode, model_call, tool_call
 from prometheus_client import CollectorRegistry, generate_latest
 
-from conftest import encode, model_call, tool_call
 from monitor.build import build_name
 from monitor.metrics import Metrics
 from monitor.worker.processor import MAX_DEAD_LETTER_BYTES, StreamProcessor
