@@ -20,7 +20,7 @@ SAMPLE := replay/samples
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0 $(QUIET_PIP)
-	$(PIP) install -e '.[embeddings,demo,dev,otel-test]' $(QUIET_PIP)
+	AIFM_PURE_PYTHON=1 $(PIP) install -e '.[embeddings,demo,dev,otel-test]' $(QUIET_PIP)
 	$(PY) -m pip check
 	$(VENV)/bin/aifm encoder build
 	$(VENV)/bin/aifm encoder build --encoder minilm-int8
@@ -28,9 +28,11 @@ $(INSTALLED): pyproject.toml
 
 # The per-event path compiled from its sources (monitor/build.py), again after any of them changed:
 # an editable install's extensions would otherwise be older than the code (monitor.build then runs those from source).
+# The install above builds none (AIFM_PURE_PYTHON=1): this is the one compilation, ~1 minute on two cores;
+# the compiler's log is shown only if it fails.
 BUILT := $(VENV)/.built
 $(BUILT): $(INSTALLED) setup.py $(wildcard monitor/*.py monitor/*/*.py monitor/*/*.pxd)
-	$(PY) setup.py -q build_ext --inplace $(QUIET_PIP)
+	$(PY) setup.py -q build_ext --inplace > $(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }
 	touch $(BUILT)
 
 build: $(BUILT)
