@@ -4,7 +4,7 @@ The per-event path is compiled from the same sources it runs from without a comp
 (``monitor/build.py``). This script feeds the same records through both builds, each in
 its own process (``AIFM_PURE_PYTHON=1`` for the interpreted one), and compares digests of
 everything a user can observe, on two mixes (the simulator's and its long-text variant,
-``bench/long_text_mix.py``), plus malformed records for the dead letters:
+``bench/long_text_mix.py``), plus malformed records (and a batch with one event that fails validation) for the dead letters:
 
   signals      every event's signals, as JSON (floats to the last bit)
   findings     every finding published, as the alerts topic carries it
@@ -37,7 +37,10 @@ _WALL_CLOCK_SERIES = (
     "aifm_commit_latency_seconds", "aifm_embedding_encode_seconds", "aifm_build_info",
 )
 _WALL_CLOCK_HEADERS = ("aifm.rejected_at",)
-_MALFORMED = (b"{", b"[]", b'{"kind": "model_call"}', b'{"kind": "tool_call", "ts": "soon"}', b"\xff\xfe", b'[{"kind": "feedback", "score": "high"}]')
+_MALFORMED = (
+    b"{", b"[]", b'{"kind": "model_call"}', b'{"kind": "tool_call", "ts": "soon"}', b"\xff\xfe", b'[{"kind": "feedback", "score": "high"}]',
+    b'[{"kind": "tool_call", "tool": "t", "status": "ok"}, {"kind": "tool_call", "tool": "t", "status": "ok", "ts": "9999-12-31T23:59:59Z"}]',
+)
 
 
 def _records(mix: str, events: int) -> list[bytes]:
