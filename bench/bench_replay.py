@@ -6,6 +6,8 @@ run --repeat times in alternation (median reported, since this machine is noisy)
   bare json.loads   a loop that reads the gzip file and json.loads every line
   bare msgspec      the same loop with msgspec's JSON decoder
   aifm replay       the CLI: decode, every non-embedding signal, detectors, findings
+  ... interpreted   the same with AIFM_PURE_PYTHON=1 (the sources of the compiled per-event
+                    path, monitor/build.py): what compiling buys
 
 It also prints the in-process pipeline throughput (decoded events through
 Pipeline.process, no file I/O) and the replay's peak RSS.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import resource
 import shutil
 import statistics
@@ -25,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from monitor.build import build_name
 from monitor.events import decode_record
 from monitor.pipeline import Pipeline
 from monitor.replay.simulate import write_simulation
@@ -48,10 +52,10 @@ BARE_MSGSPEC = BARE_JSON.replace("import gzip, json, sys", "import gzip, sys, ms
 ).replace("except ValueError", "except (msgspec.DecodeError, UnicodeDecodeError)")
 
 
-def timed(command: list[str]) -> tuple[float, int]:
+def timed(command: list[str], env: dict | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one child process."""
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     seconds = time.perf_counter() - started
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
@@ -77,10 +81,13 @@ def main(argv=None) -> int:
         "bare msgspec": [sys.executable, "-c", BARE_MSGSPEC, str(log)],
         "aifm replay": [aifm, "replay", str(log), "--boundaries", str(directory / "boundaries"), "--out", str(directory / "findings.jsonl")],
     }
+    commands["... interpreted"] = commands["aifm replay"]
+    compiled_env = {key: value for key, value in os.environ.items() if key != "AIFM_PURE_PYTHON"}
+    environments = {name: compiled_env for name in commands} | {"... interpreted": {**compiled_env, "AIFM_PURE_PYTHON": "1"}}
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.repeat):
         for name, command in commands.items():
-            seconds, _ = timed(command)
+            seconds, _ = timed(command, environments[name])
             times[name].append(seconds)
     peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     medians = {name: statistics.median(values) for name, values in times.items()}
@@ -89,6 +96,7 @@ def main(argv=None) -> int:
     print(f"{'':18} {'seconds':>8} {'events/s':>10} {'x bare json':>12} {'x bare msgspec':>15}")
     for name, seconds in medians.items():
         print(f"{name:18} {seconds:>8.2f} {events / seconds:>10,.0f} {seconds / medians['bare json.loads']:>12.2f} {seconds / medians['bare msgspec']:>15.2f}")
+    print(f"aifm replay's default build: {build_name()}; interpreted / default: {medians['... interpreted'] / medians['aifm replay']:.2f}x")
     print(f"peak RSS of the largest child (the replay): {peak_rss_mib:.0f} MiB")
 
     thresholds = load_thresholds()
