@@ -51,3 +51,42 @@ def test_an_extension_older_than_its_source_or_a_declaration_it_is_compiled_agai
         os.utime(path, (3_000, 3_000))
         assert stale_extensions(tmp_path) == [name], path.name
         os.utime(path, (1_000, 1_000))
+
+
+_CROSS_BUILD = """
+import hashlib, json, sys, tempfile
+from monitor.findings import encode_finding
+from monitor.pipeline import Pipeline
+from monitor.replay.simulate import simulate
+from monitor.thresholds import load_thresholds
+mode, path = sys.argv[1], sys.argv[2]
+raw, _ = simulate(6000, seed=3)
+records = [json.dumps(raw[i : i + 100]).encode() for i in range(0, len(raw), 100)]
+half = len(records) // 2
+pipeline = Pipeline(load_thresholds())
+if mode == "take":
+    for record in records[:half]:
+        pipeline.process_record(record)
+    open(path, "wb").write(pipeline.snapshot())
+else:
+    assert pipeline.restore(open(path, "rb").read())
+digest = hashlib.blake2b(digest_size=16)
+for record in records[half:]:
+    for finding in pipeline.process_record(record).findings:
+        digest.update(encode_finding(finding))
+digest.update(pipeline.snapshot())
+print(digest.hexdigest())
+"""
+
+
+def test_a_snapshot_taken_by_either_build_is_restored_by_the_other_and_goes_on_identically(tmp_path):
+    def run(mode: str, pure: bool, path) -> str:
+        env = {key: value for key, value in os.environ.items() if key != "AIFM_PURE_PYTHON"}
+        if pure:
+            env["AIFM_PURE_PYTHON"] = "1"
+        return subprocess.run([sys.executable, "-c", _CROSS_BUILD, mode, str(path)], env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+    for taker_is_pure in (False, True):
+        path = tmp_path / f"snapshot-{taker_is_pure}"
+        uninterrupted = run("take", taker_is_pure, path)
+        assert run("restore", not taker_is_pure, path) == uninterrupted
