@@ -63,7 +63,8 @@ prometheus:
 pictures: $(INSTALLED) prometheus
 	AIFM_PICTURES_DIR=docs/img $(PY) -m pytest -q tests/test_e2e_prometheus.py
 
-bench: $(INSTALLED)
+bench: $(BUILT)
+	$(PY) bench/bench_builds.py --require-compiled
 	$(PY) bench/bench_detectors.py
 	$(PY) bench/bench_refusal.py
 	$(PY) bench/bench_replay.py
