@@ -31,7 +31,7 @@ $(INSTALLED): pyproject.toml
 # The install above builds none (AIFM_PURE_PYTHON=1): this is the one compilation, ~1 minute on two cores;
 # the compiler's log is shown only if it fails.
 BUILT := $(VENV)/.built
-$(BUILT): $(INSTALLED) setup.py $(wildcard monitor/*.py monitor/*/*.py monitor/*/*.pxd)
+$(BUILT): $(INSTALLED) setup.py $(wildcard monitor/*.py monitor/*.pxd monitor/*/*.py monitor/*/*.pxd)
 	$(PY) setup.py -q build_ext --inplace > $(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }
 	touch $(BUILT)
 

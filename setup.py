@@ -27,6 +27,8 @@ def extensions() -> list:
         return []
     modules = [Extension(name, [name.replace(".", "/") + ".py"], optional=True) for name in build.COMPILED_MODULES]
     # binding: compiled functions keep their signatures and docstrings (doctests, inspect, help).
+    # annotation_typing off: the sources' annotations document, they do not convert (Cython would
+    # reject an int where `float` is annotated); types for the compiler live in the .pxd files.
     return cythonize(modules, compiler_directives={"language_level": 3, "binding": True, "annotation_typing": False}, quiet=True)
 
 
