@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from monitor.build import build_environment
+
 MIXES = ("simulator", "long text")
 PARTS = ("signals", "findings", "dead letters", "metrics", "snapshots")
 #: Series whose values are wall-clock times or durations: they differ between any two runs.
@@ -116,10 +118,7 @@ def _timeless(exposition: str) -> list[str]:
 
 
 def _run(events: int, pure: bool) -> dict:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    env.pop("AIFM_PURE_PYTHON", None)
-    if pure:
-        env["AIFM_PURE_PYTHON"] = "1"
+    env = {**build_environment(interpreted=pure), "PYTHONHASHSEED": "0"}
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--events", str(events)], check=True, env=env, capture_output=True, text=True)
     return json.loads(out.stdout)
 

@@ -44,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from monitor.build import build_environment
+
 STAGES = ("json.loads", "decode_record", "Pipeline.process", "StreamProcessor.handle")
 SHAPES = ("single-event messages", "batches of 100", "long text, batches of 100")
 BUILDS = ("interpreted", "default")
@@ -199,10 +201,7 @@ def main(argv=None) -> int:
 def _measure(valgrind: str, events: int, pure: bool) -> dict | None:
     """One build's instructions per event of every stage and class, and its native seconds (None if callgrind's dumps do not add up)."""
     work = Path(tempfile.mkdtemp(prefix="aifm-instructions-"))
-    env = {**os.environ, "PYTHONHASHSEED": "0"}  # same hashes, same dict layouts, same instructions
-    env.pop("AIFM_PURE_PYTHON", None)
-    if pure:
-        env["AIFM_PURE_PYTHON"] = "1"
+    env = {**build_environment(interpreted=pure), "PYTHONHASHSEED": "0"}  # same hashes, same dict layouts, same instructions
     me = [sys.executable, os.path.abspath(__file__), "--child", "--events", str(events)]
     subprocess.run(me + ["--timings", str(work / "native.json")], check=True, env=env)
     subprocess.run(
@@ -220,6 +219,7 @@ def _measure(valgrind: str, events: int, pure: bool) -> dict | None:
     per_stage = iter(totals[1::2])
     stages = {f"{shape}|{stage}": next(per_stage) / events for shape in SHAPES for stage in STAGES}
     return {"build": measured["build"], "native": native, "stages": stages, "classes": [(name, count, next(per_stage) / count) for name, count in classes]}
+
 
 if __name__ == "__main__":
     sys.exit(main())

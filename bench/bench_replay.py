@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import resource
 import shutil
 import statistics
@@ -28,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from monitor.build import build_name
+from monitor.build import build_environment, build_name
 from monitor.events import decode_record
 from monitor.pipeline import Pipeline
 from monitor.replay.simulate import write_simulation
@@ -82,8 +81,7 @@ def main(argv=None) -> int:
         "aifm replay": [aifm, "replay", str(log), "--boundaries", str(directory / "boundaries"), "--out", str(directory / "findings.jsonl")],
     }
     commands["... interpreted"] = commands["aifm replay"]
-    compiled_env = {key: value for key, value in os.environ.items() if key != "AIFM_PURE_PYTHON"}
-    environments = {name: compiled_env for name in commands} | {"... interpreted": {**compiled_env, "AIFM_PURE_PYTHON": "1"}}
+    environments = {name: build_environment(interpreted=name == "... interpreted") for name in commands}
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.repeat):
         for name, command in commands.items():

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from monitor.build import build_name
+from monitor.build import build_environment, build_name
 from monitor.replay.simulate import simulate, write_boundaries
 from monitor.worker.broker import EmbeddedBroker, free_port
 
@@ -169,9 +169,7 @@ def aifm_workers(
     """
     ports = [free_port() for _ in range(n)]
     aifm = [sys.executable, "-c", WITHOUT_SIGNALS] if without_signals else [str(Path(sys.executable).with_name("aifm"))]
-    env = {key: value for key, value in os.environ.items() if key != "AIFM_PURE_PYTHON"}
-    if interpreted:
-        env["AIFM_PURE_PYTHON"] = "1"
+    env = build_environment(interpreted)
     processes = [
         subprocess.Popen(
             [

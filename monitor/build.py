@@ -15,6 +15,7 @@ digest check (``bench/bench_builds.py``) compares the two builds on the same eve
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import os
 import sys
@@ -59,6 +60,14 @@ def pure_python_requested(environ=os.environ) -> bool:
     return environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
 
 
+def build_environment(interpreted: bool, environ=os.environ) -> dict[str, str]:
+    """A copy of ``environ`` for a child process that runs the interpreted build, or the default one (compiled where built)."""
+    child = {name: value for name, value in environ.items() if name != PURE_PYTHON_ENV}
+    if interpreted:
+        child[PURE_PYTHON_ENV] = "1"
+    return child
+
+
 def compiled_modules() -> list[str]:
     """The modules of :data:`COMPILED_MODULES` that this process has imported from extension modules."""
     return [name for name in COMPILED_MODULES if _is_extension(sys.modules.get(name))]
@@ -66,8 +75,6 @@ def compiled_modules() -> list[str]:
 
 def build_name() -> str:
     """``compiled`` when every module of the per-event path runs compiled, ``interpreted`` when none does, else ``partly compiled``."""
-    import importlib
-
     for name in COMPILED_MODULES:
         importlib.import_module(name)
     compiled = len(compiled_modules())

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.build import COMPILED_MODULES, stale_extensions
+from monitor.build import COMPILED_MODULES, build_environment, stale_extensions
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ def test_the_compiled_and_interpreted_builds_give_identical_signals_findings_dea
 
 def test_the_interpreted_build_is_one_environment_variable_away():
     code = "from monitor.build import build_name; print(build_name())"
-    run = subprocess.run([sys.executable, "-c", code], env={**os.environ, "AIFM_PURE_PYTHON": "1"}, capture_output=True, text=True, check=True)
+    run = subprocess.run([sys.executable, "-c", code], env=build_environment(interpreted=True), capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "interpreted"
 
 
@@ -54,7 +54,7 @@ def test_an_extension_older_than_its_source_or_a_declaration_it_is_compiled_agai
 
 
 _CROSS_BUILD = """
-import hashlib, json, sys, tempfile
+import hashlib, json, sys
 from monitor.findings import encode_finding
 from monitor.pipeline import Pipeline
 from monitor.replay.simulate import simulate
@@ -81,9 +81,7 @@ print(digest.hexdigest())
 
 def test_a_snapshot_taken_by_either_build_is_restored_by_the_other_and_goes_on_identically(tmp_path):
     def run(mode: str, pure: bool, path) -> str:
-        env = {key: value for key, value in os.environ.items() if key != "AIFM_PURE_PYTHON"}
-        if pure:
-            env["AIFM_PURE_PYTHON"] = "1"
+        env = build_environment(interpreted=pure)
         return subprocess.run([sys.executable, "-c", _CROSS_BUILD, mode, str(path)], env=env, capture_output=True, text=True, check=True).stdout.strip()
 
     for taker_is_pure in (False, True):
