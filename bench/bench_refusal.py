@@ -4,8 +4,10 @@ Four sets under bench/data/, from most to least flattering: ``refusal_eval.jsonl
 (169 outputs; the lexical rules were written while looking at it), ``refusal_holdout1.jsonl``
 (62 outputs written after a first freeze; its misses led to one revision of the rules),
 ``refusal_holdout2.jsonl`` (40 outputs written after that revision). The semantic
-cue's margins (alerts/thresholds.yaml) were chosen on those 271 outputs; its
-exemplars (monitor/semantic/exemplars.py) were written apart from them.
+cue's margins (alerts/thresholds.yaml) were first chosen on those 271 outputs, its
+start later raised on the public development halves (../shared/external), where the
+cue also came to need a lexical cue beside it; its exemplars
+(monitor/semantic/exemplars.py) were written apart from them.
 ``refusal_holdout3.jsonl`` was written after both methods were frozen and committed,
 and changed nothing: the honest figure. Prints precision, recall and F1 of each
 method, overall and per example type, plus the cost per output (the semantic

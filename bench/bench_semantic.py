@@ -27,7 +27,7 @@ from pathlib import Path
 
 from monitor.embeddings.encoder import Encoder
 from monitor.semantic.scorer import SemanticScorer
-from monitor.semantic.scores import MAX_ANSWER_SENTENCES, MAX_CONTEXT_SENTENCES, split_sentences
+from monitor.semantic.scores import MAX_ANSWER_SENTENCES, MAX_CONTEXT_SENTENCES, context_sentences, split_sentences
 from monitor.signals.hallucination import hallucination_signal
 from monitor.signals.prompt_injection import prompt_injection_signal
 from monitor.thresholds import load_thresholds
@@ -48,7 +48,7 @@ def groundedness(encoder: Encoder, scorer: SemanticScorer, options: dict) -> Non
     flagged: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     started = time.perf_counter()
     for row in rows:
-        context = encoder.encode([s for passage in row["context"] for s in split_sentences(passage, MAX_CONTEXT_SENTENCES)])
+        context = encoder.encode(context_sentences(row["context"]))
         answer = sentence_vectors(encoder, row["answer"], MAX_ANSWER_SENTENCES)
         semantic = scorer.score(answer[0], answer, context)
         common = {"mean_logprob": None, "output_text": row["answer"], "context": row["context"], "finish_reason": None, "flag_truncation": False}

@@ -25,7 +25,7 @@ from monitor.embeddings.encoder import DEFAULT_ENCODER, make_encoder
 from monitor.events import Event
 from monitor.keys import KeyCap
 from monitor.semantic import SemanticScores
-from monitor.semantic.scores import MAX_ANSWER_SENTENCES, MAX_CONTEXT_SENTENCES, split_sentences
+from monitor.semantic.scores import MAX_ANSWER_SENTENCES, context_sentences, split_sentences
 from monitor.signals.prompt_injection import untrusted_texts
 
 MAX_TEXT_CHARS = 2000  # the encoder truncates to 128 tokens anyway
@@ -113,10 +113,10 @@ class Embedder:
             if event.kind == "tool_call":
                 texts = untrusted_texts(event.result)
                 if texts:
-                    results.append((event, _context_sentences(texts) or [texts[0][:MAX_TEXT_CHARS]]))
+                    results.append((event, context_sentences(texts) or [texts[0][:MAX_TEXT_CHARS]]))
             elif event.context and self.semantic:
                 answer = split_sentences(event.output_text[:MAX_TEXT_CHARS], MAX_ANSWER_SENTENCES)
-                calls.append((event, answer, _context_sentences(event.context)))
+                calls.append((event, answer, context_sentences(event.context)))
             else:
                 calls.append((event, [], []))
         prompts = [event for event, _, _ in calls if event.input_text and event.input_embedding is None]
@@ -236,12 +236,3 @@ def _stack(vectors: dict[str, np.ndarray], texts: list[str], like: np.ndarray | 
     if texts:
         return np.array([vectors[text] for text in texts])
     return np.zeros((0, like.shape[0]), np.float32)
-
-
-def _context_sentences(context: list[str]) -> list[str]:
-    sentences: list[str] = []
-    for passage in context:
-        sentences.extend(split_sentences(passage[:MAX_TEXT_CHARS], MAX_CONTEXT_SENTENCES - len(sentences)))
-        if len(sentences) >= MAX_CONTEXT_SENTENCES:
-            break
-    return sentences

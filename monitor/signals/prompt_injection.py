@@ -14,7 +14,10 @@ prompt, rules) or the role change.
 Where the monitor's encoder embedded a model call's context or a tool result (a
 budgeted sample), one more cue, ``similar_to_injection``, weighs how much closer the
 most suspicious sentence lies to curated injection exemplars than to ordinary
-instructions (:mod:`monitor.semantic`): it catches wordings no pattern lists.
+instructions (:mod:`monitor.semantic`): it catches wordings no pattern lists. It reads
+every piece whole too, breadth first (each record's first sentence, then each one's
+second...), up to ``MAX_CONTEXT_SENTENCES`` (128) sentences per event, the encoder's
+cost bound.
 
 Every piece of content is scanned whole (a retrieved document's injection need not sit
 in its first page, nor a listing's in its first records), up to ``MAX_SCAN_CHARS``

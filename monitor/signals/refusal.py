@@ -11,15 +11,19 @@ found as ``1 - prod(1 - w)``, so two weak cues make a flag where one does not.
 
 Where the monitor's encoder embedded the output (a budgeted sample), one more cue joins
 the lexical ones: how much closer the output lies to curated refusal exemplars than to
-their contrasts (:mod:`monitor.semantic`), which catches the paraphrases no pattern
-lists ("creating deepfake audio of a real person is where I draw the line"). Its
-weight rises from 0 at ``semantic_margin_from`` to 0.95 at ``semantic_margin_full``.
-Sampled outputs then flag more often than the others (recall 0.94 vs 0.72 on the
-benchmark's holdout), so a key's flag rate moves with its sampled fraction: by at most
-~1.3x between unsampled and fully sampled, below the ~1.44x at which the refusal
-detector (a Bernoulli CUSUM for a doubling) starts to drift upward, but enough to raise
-its false-alarm rate when a key's sampled fraction swings that far (busy by day, quiet by
-night). There is no switch yet to feed the detector the lexical flag alone.
+their contrasts (:mod:`monitor.semantic`). Its weight rises from 0 at
+``semantic_margin_from`` to 0.95 at ``semantic_margin_full``, and it counts only where a
+lexical cue was found: a sentence embedding reads the topic as much as the stance, so
+harmful compliance ("Sure, here's a step-by-step guide to ...") lies near refusals of the
+same request. On the public development halves (../shared/external) the cue alone read
+28.7% of JailbreakBench's harmful compliance and 9.9% of XSTest's compliant answers as
+refusals; needing a lexical cue, 3.7% and 3.5% (lexical alone: 1.9% and 3.1%).
+Needing a lexical cue also keeps a key's flag rate from moving with its sampled
+fraction: sampled outputs flag about as often as the others (recall 0.909 against 0.901
+on XSTest, 0.893 against 0.888 pooled over bench/bench_refusal.py's sets), where the cue
+alone made them flag up to ~1.3x as often, near the ~1.44x at which the refusal detector
+(a Bernoulli CUSUM for a doubling) drifts upward when a key is busy by day and quiet by
+night.
 
 Only the opening and closing stretches of long outputs are scanned (refusals sit
 there, and the cost per event stays bounded); fenced code blocks are skipped, since an
@@ -207,13 +211,16 @@ def refusal_signal(
     margin_from: float = 0.0,
     margin_full: float = 0.12,
 ) -> dict | None:
-    """``{"score", "flag"}`` for a model output (with ``lexical`` and ``semantic`` parts when embedded), or None without output text."""
+    """``{"score", "flag"}`` for a model output (with ``lexical`` and ``semantic`` parts when embedded), or None without output text.
+
+    The semantic part is 0 unless a lexical cue was found: it strengthens a weak cue, it never flags alone.
+    """
     if not output_text:
         return None
     score = refusal_score(output_text)
     if semantic_margin is None:
         return {"score": score, "flag": score >= flag_score}
-    semantic = margin_weight(semantic_margin, margin_from, margin_full)
+    semantic = margin_weight(semantic_margin, margin_from, margin_full) if score > 0.0 else 0.0
     combined = round(1.0 - (1.0 - score) * (1.0 - semantic), 4)
     return {"score": combined, "flag": combined >= flag_score, "lexical": score, "semantic": round(semantic, 4)}
 
