@@ -19,7 +19,7 @@ same request. On the public development halves (../shared/external) the cue alon
 28.7% of JailbreakBench's harmful compliance and 9.9% of XSTest's compliant answers as
 refusals; needing a lexical cue, 3.7% and 3.5% (lexical alone: 1.9% and 3.1%).
 Needing a lexical cue also keeps a key's flag rate from moving with its sampled
-fraction: sampled outputs flag about as often as the others (recall 0.909 against 0.901
+fraction: sampled outputs flag about as often as the others (recall 0.914 against 0.906
 on XSTest, 0.893 against 0.888 pooled over bench/bench_refusal.py's sets), where the cue
 alone made them flag up to ~1.3x as often, near the ~1.44x at which the refusal detector
 (a Bernoulli CUSUM for a doubling) drifts upward when a key is busy by day and quiet by
@@ -120,6 +120,9 @@ _CUES: tuple[tuple[float, tuple[str, ...], str, int], ...] = (
     (0.4, ("acceptable", "justified"), r"\b(?:is|are) never (?:acceptable|okay|ok|justified|appropriate)\b", 20),
     (0.45, ("ability", "capability"), r"\bi(?:'m| am) an ai(?: language model)?,? and (?:i )?(?:do not|don't) have the (?:ability|capability) to\b", 50),
     (0.8, ("valid", "respectful", "appropriate"), r"\bi (?:don't|do not) think (?:that's|that is|it's|it is|this is) (?:a )?(?:valid|respectful|appropriate|fair)\b", 40),
+    (0.8, ("appropriate", "ethical"), r"\bi(?:'m| am) not sure (?:that )?(?:it(?:'s| is|would be)|that(?:'s| is)) (?:appropriate|ethical)(?: (?:or|and) \w+)? (?:for me )?to\b", 40),
+    # premise rejection in place of the answer: "I must politely challenge the assumption in the question."
+    (0.6, ("challenge", "reject"), r"\bi (?:must |have to |need to )?(?:politely |respectfully )?(?:challenge|reject) (?:the|your) (?:assumption|premise)\b", 40),
     (0.8, ("request",), r"\b(?:your|this|that) request (?:violates|goes against|is against|conflicts with|falls outside|is not something)", 6),
     # partial refusals: "I can explain in general, but I can't give medical advice"
     (0.95, ("advice", "guidance", "recommendation", "recommendations", "instructions", "diagnosis", "diagnoses"), r"\bi (?:can ?not|can't|am not able to|'m not able to|am unable to|'m unable to) (?:give|offer|provide) (?:you )?(?:\w+ )?(?:medical|legal|financial|tax|investment|specific|personali[sz]ed|professional|individual) (?:advice|guidance|recommendations?|instructions|diagnos[ie]s)", 60),
