@@ -43,9 +43,9 @@ _RULES = r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|poli
 _RULE_WORDS = frozenset(
     "instruction instructions prompt prompts rules guidelines directives guardrails policy policies constraints context message messages".split()
 )
-_WORD = re.compile(r"[a-z]+")
-# For ASCII text the same words come from bytes.translate (every byte but a-z to a space)
-# and a split, at a third of what findall costs.
+# Words are the runs of a-z: bytes.translate (every byte but a-z to a space) and a split
+# find them at a third of what re.findall(r"[a-z]+") costs; a non-ASCII character is
+# encoded as "?" first, a separator as it is for findall.
 _NON_LETTERS = bytes(byte for byte in range(256) if not 97 <= byte <= 122)
 _NON_LETTERS_TO_SPACE = bytes.maketrans(_NON_LETTERS, b" " * len(_NON_LETTERS))
 
@@ -241,10 +241,12 @@ def _contains_any(lowered: str, parts) -> bool:
 
 
 def _words_of(lowered: str) -> set[str]:
-    """The runs of letters a-z in a lower-cased text."""
-    if lowered.isascii():
-        return set(lowered.encode("ascii").translate(_NON_LETTERS_TO_SPACE).decode("ascii").split())
-    return set(_WORD.findall(lowered))
+    """The runs of letters a-z in a lower-cased text (every other character, any non-ASCII one too, separates them).
+
+    >>> sorted(_words_of("ignoreéall, prior-rules"))
+    ['all', 'ignore', 'prior', 'rules']
+    """
+    return set(lowered.encode("ascii", "replace").translate(_NON_LETTERS_TO_SPACE).decode("ascii").split())
 
 
 def _passes(gate, words: set[str], lowered: str) -> bool:
