@@ -116,3 +116,15 @@ def test_impersonal_refusals_and_lectures_in_place_of_an_answer_are_refusals(out
 )
 def test_disclaimers_and_corrections_before_an_answer_are_not_refusals(output):
     assert not refusal_signal(output, 0.5)["flag"]
+
+
+def test_a_cue_anchored_at_the_start_is_anchored_in_every_alternative():
+    """Anchored cues are tried at position 0 only (refusal._cue_found): "^a|b" would let b match anywhere."""
+    import re._parser as parser
+
+    from monitor.signals.refusal import _CUES
+
+    anchored = [pattern for _, _, pattern, _ in _CUES if pattern.startswith("^")]
+    assert len(anchored) >= 4
+    for pattern in anchored:
+        assert parser.parse(pattern)[0] == (parser.AT, parser.AT_BEGINNING), pattern
