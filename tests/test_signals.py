@@ -50,6 +50,11 @@ def test_context_support_reads_non_ascii_text_as_it_reads_ascii():
     assert context_support("Delivery costs 30 dollars, (per order).", ["Delivery: 45 dollars per order!"]) == 0.6
 
 
+def test_typographic_quotes_dashes_and_apostrophes_split_words_as_plain_ones_do():
+    context = ['The museum\'s "Zurich" wing opened in 1912 - its founder sold it.']
+    assert context_support("The museum\u2019s \u201cZurich\u201d wing opened in 1912\u2014its founder sold it\u2026", context) == 1.0
+
+
 @pytest.mark.parametrize(
     ("status", "result", "expected"),
     [
