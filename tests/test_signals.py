@@ -53,6 +53,7 @@ def test_context_support_reads_non_ascii_text_as_it_reads_ascii():
 def test_typographic_quotes_dashes_and_apostrophes_split_words_as_plain_ones_do():
     context = ['The museum\'s "Zurich" wing opened in 1912 - its founder sold it.']
     assert context_support("The museum\u2019s \u201cZurich\u201d wing opened in 1912\u2014its founder sold it\u2026", context) == 1.0
+    assert context_support("Tickets cost \u00a325 each.", ["Tickets cost \u00a330 each."]) == 0.6667, "the invented 25 is a number the source lacks"
 
 
 @pytest.mark.parametrize(
