@@ -63,7 +63,8 @@ def context_sentences(passages: list[str], limit: int = MAX_CONTEXT_SENTENCES) -
 
     Each passage is read whole (no first-page window), and a listing's last record is read
     before its first record's long tail: an instruction planted in the 61st email of a
-    listing is scored, where the first passages alone would fill the budget.
+    listing is scored, where the first passages alone would fill the budget. A listing of
+    more than ``limit`` pieces is read to its ``limit``-th piece, one sentence each.
 
     >>> context_sentences(["One has four words. One has five words here. One more with six words here.", "Two has four words here."], 3)
     ['One has four words.', 'Two has four words here.', 'One has five words here.']

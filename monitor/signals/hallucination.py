@@ -47,8 +47,11 @@ _SPLIT_AT = "".join(c for c in string.punctuation if c not in "'-")
 # costs 15 us on a BIPIA context with non-ASCII characters, str.translate 111 us (it looks
 # up every character in a dict and pays an exception for each miss, every letter).
 _PUNCTUATION_ASCII = bytes.maketrans(_SPLIT_AT.encode(), b" " * len(_SPLIT_AT))
+_JOINERS = "\u00ad\u200c\u200d\u2060"  # soft hyphen, zero-width (non-)joiners, word joiner: inside a word, not between words
 _NON_ASCII_SEPARATORS = "".join(
-    char for char in map(chr, range(0x80, 0x10000)) if unicodedata.category(char)[0] in "PS" or unicodedata.category(char) == "Cf"
+    char
+    for char in map(chr, range(0x80, 0x10000))
+    if (unicodedata.category(char)[0] in "PS" or unicodedata.category(char) == "Cf") and char not in _JOINERS
 )
 _PUNCTUATION = re.compile("[" + re.escape(_SPLIT_AT + _NON_ASCII_SEPARATORS) + "]")
 _STOPWORDS = frozenset(
