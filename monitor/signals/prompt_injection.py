@@ -211,6 +211,8 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
         if len(text) > budget:
             text = text[:budget]
         budget -= len(text)
+        if "\u2019" in text:  # a typographic apostrophe: "don’t tell the user" is "don't tell the user"
+            text = text.replace("\u2019", "'")
         lowered = text.lower()
         words = _words_of(lowered)
         if words.isdisjoint(_FIRST_WORDS) and not _contains_any(lowered, _FIRST_PARTS):
