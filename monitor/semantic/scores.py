@@ -69,8 +69,6 @@ def context_sentences(passages: list[str], limit: int = MAX_CONTEXT_SENTENCES) -
     >>> context_sentences(["One has four words. One has five words here. One more with six words here.", "Two has four words here."], 3)
     ['One has four words.', 'Two has four words here.', 'One has five words here.']
     """
-    if len(passages) == 1:
-        return split_sentences(passages[0], limit)
     each = [split_sentences(passage, limit) for passage in passages[:limit]]
     sentences: list[str] = []
     for rank in range(max(map(len, each), default=0)):
