@@ -88,3 +88,13 @@ def test_a_snapshot_taken_by_either_build_is_restored_by_the_other_and_goes_on_i
         path = tmp_path / f"snapshot-{taker_is_pure}"
         uninterrupted = run("take", taker_is_pure, path)
         assert run("restore", not taker_is_pure, path) == uninterrupted
+
+
+def test_the_compiled_key_state_declares_every_stream_slot_of_the_registry():
+    """A key's streams are typed fields of the compiled KeyStreams: a signal's new slot must be declared in streams.pxd too."""
+    from monitor.pipeline.streams import _SLOTS
+
+    declaration = (REPO / "monitor" / "pipeline" / "streams.pxd").read_text()
+    key_streams = declaration.split("cdef class KeyStreams:")[1].split("cdef class")[0]
+    declared = {name.strip() for line in key_streams.splitlines() if line.strip().startswith("cdef public Stream ") for name in line.strip()[len("cdef public Stream "):].split(",")}
+    assert declared == set(_SLOTS), f"monitor/pipeline/streams.pxd: declare {sorted(set(_SLOTS) - declared)}, drop {sorted(declared - set(_SLOTS))}"

@@ -1,12 +1,16 @@
 # Types for the compiled build (monitor/build.py); bernoulli_cusum.py is the source, and runs as it is without a compiler.
 cimport cython
 
-from monitor.detectors.base cimport Detector
+from monitor.detectors.base cimport Detector, forgetting
 
 
 cdef class HourlyProfile:
     cdef public Py_ssize_t min_count
     cdef public list n, ones
+
+    @cython.locals(counts=list, positives=list, overall=double, raw=list, variances=list, seen=list, spread=double, sampling=double, hours_seen=Py_ssize_t,
+                   hour=Py_ssize_t, n=double, ones=double, squares=double, index=Py_ssize_t, weight=double, squared=double, count=double, rate=double, v=double, between=double)
+    cpdef list rates(self)
 
 
 cdef class BernoulliCUSUM(Detector):

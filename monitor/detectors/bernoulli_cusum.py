@@ -68,27 +68,30 @@ class HourlyProfile:
         """
         counts, positives = self.n, self.ones
         overall = (sum(positives) + 0.5) / (sum(counts) + 1.0)
-        raw: list[float | None] = []
-        variances: list[float] = []
-        for neighbours in _NEIGHBOURS:
+        raw = [0.0] * _HOURS
+        variances = [0.0] * _HOURS
+        seen = [False] * _HOURS
+        spread = sampling = 0.0
+        hours_seen = 0
+        for hour in range(_HOURS):
             n = ones = squares = 0.0
-            for index, weight, squared in neighbours:
+            for index, weight, squared in _NEIGHBOURS[hour]:
                 count = counts[index]
                 n += weight * count
                 ones += weight * positives[index]
                 squares += squared * count
             if n == 0:
-                raw.append(None)
-                variances.append(0.0)
                 continue
-            raw.append((ones + 0.5) / (n + 1.0))
-            variances.append(overall * (1.0 - overall) * squares / (n * n))
-        seen = [(rate, v) for rate, v in zip(raw, variances, strict=True) if rate is not None]
-        if not seen:
+            rate = (ones + 0.5) / (n + 1.0)
+            v = overall * (1.0 - overall) * squares / (n * n)
+            raw[hour], variances[hour], seen[hour] = rate, v, True
+            spread += (rate - overall) ** 2
+            sampling += v
+            hours_seen += 1
+        if not hours_seen:
             return [overall] * _HOURS
-        spread = sum((rate - overall) ** 2 for rate, _ in seen) / len(seen)
-        between = max(0.0, spread - sum(v for _, v in seen) / len(seen))
-        return [overall if rate is None else overall + between / (between + v) * (rate - overall) for rate, v in zip(raw, variances, strict=True)]
+        between = max(0.0, spread / hours_seen - sampling / hours_seen)
+        return [overall + between / (between + variances[hour]) * (raw[hour] - overall) if seen[hour] else overall for hour in range(_HOURS)]
 
 
 class BernoulliCUSUM(Detector):

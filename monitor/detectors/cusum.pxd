@@ -1,7 +1,7 @@
 # Types for the compiled build (monitor/build.py); cusum.py is the source, and runs as it is without a compiler.
 cimport cython
 
-from monitor.detectors.base cimport Detector
+from monitor.detectors.base cimport Detector, forgetting
 
 
 cdef class CUSUM(Detector):

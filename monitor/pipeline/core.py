@@ -1,7 +1,7 @@
 """The pipeline's facade and its wiring of signals to streams, per event kind.
 
-The flow of one event, in :meth:`Pipeline.process`: its kind's handler (built once, in
-``_handlers``) computes the kind's signals (:mod:`monitor.signals`) and feeds each value
+The flow of one event, in :meth:`Pipeline.process`: its kind's handler (``_model_call``,
+``_tool_call``, ``_feedback_event``, ``_control``) computes the kind's signals (:mod:`monitor.signals`) and feeds each value
 to its key's stream (:meth:`Pipeline._observe`); a detector alarm or a violation past
 its cooldown becomes a finding (:mod:`monitor.findings`); then every event feeds its
 agent's audit-gap and call-rate streams.
@@ -140,7 +140,6 @@ class Pipeline:
         self.cooldowns = Cooldowns()
         self._versions: dict[str, str] = {}
         self._version_since: dict[str, float] = {}  # model -> event time of its latest version change
-        self._handlers = {"model_call": self._model_call, "tool_call": self._tool_call, "feedback": self._feedback_event, "control": self._control}
         self.clock = 0.0
         self.events_by_kind: Counter[str] = Counter()
         self.rejects_by_reason: Counter[str] = Counter()
@@ -219,13 +218,22 @@ class Pipeline:
         self.events_by_kind[kind] += 1
         findings: list[Finding] = []
         signals: dict = {}
-        self._handlers[kind](event, ts, signals, findings)
-        audit = self._audit_gap(event)
+        if kind == "model_call":
+            self._model_call(event, ts, signals, findings)
+        elif kind == "tool_call":
+            self._tool_call(event, ts, signals, findings)
+        elif kind == "feedback":
+            self._feedback_event(event, ts, signals, findings)
+        elif kind == "control":
+            self._control(event, ts, signals, findings)
+        else:
+            raise ValueError(f"no handler for events of kind {kind!r}")
+        audit = self._audit_gap.check(event)
         signals["audit_gap"] = audit
         agent_streams = self.key_streams.get("agent", event.agent)
         if event.agent is not None and kind in _CALL_KINDS:  # a named agent's calls per minute
-            self._observe(agent_streams, agent_streams.calls, 1.0, event, findings)
-        self._observe(agent_streams, agent_streams.audit_gap, audit["flag"], event, findings)
+            self._observe(agent_streams, agent_streams.calls, 1.0, event, ts, findings)
+        self._observe(agent_streams, agent_streams.audit_gap, audit["flag"], event, ts, findings)
         if findings:
             for finding in findings:
                 self.findings_by_signal[finding.signal] += 1
@@ -321,7 +329,7 @@ class Pipeline:
         )
         if refusal is not None:
             signals["refusal"] = refusal
-            self._observe(keyed, keyed.refusal, refusal["flag"], event, findings)
+            self._observe(keyed, keyed.refusal, refusal["flag"], event, ts, findings)
         if event.mean_logprob is not None or event.context or event.finish_reason is not None:
             hallucination = hallucination_signal(
                 mean_logprob=event.mean_logprob,
@@ -336,33 +344,33 @@ class Pipeline:
             )
             if hallucination is not None:
                 signals["hallucination"] = hallucination
-                self._observe(keyed, keyed.hallucination, hallucination["flag"], event, findings)
+                self._observe(keyed, keyed.hallucination, hallucination["flag"], event, ts, findings)
         latency = latency_signal(event.latency_ms, event.output_tokens, per_token_min_output_tokens=self._per_token_min)
         if latency is not None:
             signals["latency"] = latency
-            self._observe(keyed, keyed.latency, log_seconds(latency["seconds"]), event, findings)
+            self._observe(keyed, keyed.latency, log_seconds(latency["seconds"]), event, ts, findings)
             per_token = latency["per_token_seconds"]
             if per_token is not None:
-                self._observe(keyed, keyed.latency_per_token, log_seconds(per_token * 1000.0), event, findings)
+                self._observe(keyed, keyed.latency_per_token, log_seconds(per_token * 1000.0), event, ts, findings)
         error = error_signal(event.error_type)
         signals["error_rate"] = error
-        self._observe(keyed, keyed.error_rate, error["flag"], event, findings)
+        self._observe(keyed, keyed.error_rate, error["flag"], event, ts, findings)
         usage = usage_signal(event.input_tokens, None if error["flag"] else event.output_tokens)  # a failed call's output is no answer
         if usage is not None:
             signals["usage"] = usage
             if usage["input_tokens"] is not None:
-                self._observe(keyed, keyed.input_tokens, log_tokens(usage["input_tokens"]), event, findings)
+                self._observe(keyed, keyed.input_tokens, log_tokens(usage["input_tokens"]), event, ts, findings)
             if usage["output_tokens"] is not None:
-                self._observe(keyed, keyed.output_tokens, log_tokens(usage["output_tokens"]), event, findings)
+                self._observe(keyed, keyed.output_tokens, log_tokens(usage["output_tokens"]), event, ts, findings)
         if event.embedding is not None or event.input_embedding is not None:
             started = perf_counter()
-            self._embedding(keyed, event, signals, findings)
+            self._embedding(keyed, event, ts, signals, findings)
             self.embedding_seconds += perf_counter() - started  # what a time budget for embedding charges too
         if event.context:
             margin = semantic.injection_margin if semantic is not None else None
             self._injection_check(event.context, "context", self.key_streams.get("agent", event.agent).key, ts, event, signals, findings, margin)
 
-    def _embedding(self, keyed: KeyStreams, event: Event, signals: dict, findings: list[Finding]) -> None:
+    def _embedding(self, keyed: KeyStreams, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         """Output drift (the signal's flag) and prompt drift (under ``prompt``) for whichever vectors the event has.
 
         Each is tested per model (what the signal reports) and per named agent: agents
@@ -372,26 +380,26 @@ class Pipeline:
         """
         agent = self.key_streams.get("agent", event.agent) if event.agent is not None else None
         vector, prompt_vector = as_vector(event.embedding), as_vector(event.input_embedding)
-        output = self._drift(keyed, keyed.embedding_drift, vector, event, findings)
+        output = self._drift(keyed, keyed.embedding_drift, vector, event, ts, findings)
         if agent is not None:
-            self._feed_drift(agent, agent.embedding_drift, vector, event, findings)
+            self._feed_drift(agent, agent.embedding_drift, vector, event, ts, findings)
         signal = output if output is not None else {"distance": None, "flag": None}
         if prompt_vector is not None:
-            signal["prompt"] = self._drift(keyed, keyed.prompt_drift, prompt_vector, event, findings)
+            signal["prompt"] = self._drift(keyed, keyed.prompt_drift, prompt_vector, event, ts, findings)
             if agent is not None:
-                self._feed_drift(agent, agent.prompt_drift, prompt_vector, event, findings)
+                self._feed_drift(agent, agent.prompt_drift, prompt_vector, event, ts, findings)
         signals["embedding_drift"] = signal
 
-    def _drift(self, keyed: KeyStreams, stream: Stream, vector, event: Event, findings: list[Finding]) -> dict | None:
+    def _drift(self, keyed: KeyStreams, stream: Stream, vector, event: Event, ts: float, findings: list[Finding]) -> dict | None:
         """Feed ``vector`` to a model's drift stream; the signal for it (None without a vector)."""
         if vector is None:
             return None
-        fed = self._feed_drift(keyed, stream, vector, event, findings)
+        fed = self._feed_drift(keyed, stream, vector, event, ts, findings)
         if fed is not True:
             return {"skipped": fed, "flag": None}
         return embedding_drift_signal(stream.detector, self._outlier_z)
 
-    def _feed_drift(self, keyed: KeyStreams, stream: Stream, vector, event: Event, findings: list[Finding]) -> bool | str:
+    def _feed_drift(self, keyed: KeyStreams, stream: Stream, vector, event: Event, ts: float, findings: list[Finding]) -> bool | str:
         """Feed ``vector`` to a drift stream: True, or why not (``dimensions``: another embedding model; ``thinned``: its slot had one)."""
         if vector is None:
             return "no vector"
@@ -400,7 +408,7 @@ class Pipeline:
             return "dimensions"
         if not detector.takes(event.ts):
             return "thinned"
-        self._observe(keyed, stream, vector, event, findings)
+        self._observe(keyed, stream, vector, event, ts, findings)
         return True
 
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
@@ -410,7 +418,7 @@ class Pipeline:
         failure = tool_failure_signal(event.status, event.result)
         if failure is not None:
             signals["tool_failure"] = failure
-            self._observe(keyed, keyed.tool_failure, failure["flag"], event, findings)
+            self._observe(keyed, keyed.tool_failure, failure["flag"], event, ts, findings)
         if event.result is not None:
             margin = event.semantic.injection_margin if event.semantic is not None else None
             self._injection_check(event.result, "tool_result", keyed.key, ts, event, signals, findings, margin)
@@ -462,7 +470,7 @@ class Pipeline:
         )
         signals["feedback"] = feedback
         keyed = self.key_streams.get("model", event.model) if event.model is not None else self.key_streams.get("agent", event.agent)
-        self._observe(keyed, keyed.feedback, feedback["flag"], event, findings)
+        self._observe(keyed, keyed.feedback, feedback["flag"], event, ts, findings)
 
     def _control(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         action = event.action
@@ -493,9 +501,8 @@ class Pipeline:
 
     # -- streams, segments and findings -------------------------------------------------------
 
-    def _observe(self, keyed: KeyStreams, stream: Stream, value, event: Event, findings: list[Finding]) -> None:
-        """Feed ``value`` to ``stream``'s detector; an alarm past the key's minimum-sample floor is a finding."""
-        ts = event.ts if event.ts is not None else self.clock
+    def _observe(self, keyed: KeyStreams, stream: Stream, value, event: Event, ts: float, findings: list[Finding]) -> None:
+        """Feed ``value`` to ``stream``'s detector at ``ts`` (the event's time, or the clock for an event without one); an alarm past the key's minimum-sample floor is a finding."""
         alarmed = stream.feed(value, ts)
         if self.observer is not None:
             self.observer.fed(keyed.key, stream, value, ts)

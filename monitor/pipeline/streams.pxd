@@ -10,3 +10,16 @@ cdef class Stream:
     cdef public object onset
 
     cpdef bint feed(self, value, double ts)
+
+
+cdef class KeyStreams:
+    cdef public dict key
+    cdef public Stream refusal, hallucination, tool_failure, latency, latency_per_token, error_rate, audit_gap, feedback
+    cdef public Stream embedding_drift, prompt_drift, input_tokens, output_tokens, calls
+
+
+cdef class KeyTable:
+    cdef public object cap
+    cdef public dict _signals, keyed, _by_raw_name, _labels_by_raw
+
+    cpdef KeyStreams get(self, str kind, raw, agent=*)

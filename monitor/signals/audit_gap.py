@@ -48,6 +48,10 @@ class AuditGap:
 
     def __call__(self, event) -> dict:
         """``{"flag", "missing": [field, ...]}`` for any event."""
+        return self.check(event)
+
+    def check(self, event) -> dict:
+        """``{"flag", "missing": [field, ...]}`` for any event (what calling the check does)."""
         kind = event.kind
         if event.error_type is not None and kind == "model_call":
             fields, values = self._failed_fields[kind], self._failed_getters[kind](event)

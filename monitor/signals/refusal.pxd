@@ -1,0 +1,11 @@
+# Types for the compiled build (monitor/build.py); refusal.py is the source, and runs as it is without a compiler.
+cimport cython
+
+
+cpdef str _prepare(str text)
+
+@cython.locals(position=Py_ssize_t)
+cpdef bint _cue_found(str text, str trigger, pattern, Py_ssize_t lead, bint anchored)
+
+@cython.locals(prepared=str, triggers=set, keep=double, index=Py_ssize_t, weight=double, cue_triggers=tuple, lead=Py_ssize_t, anchored=bint, trigger=str)
+cpdef double refusal_score(str text)
