@@ -1,0 +1,24 @@
+# Types for the compiled build (monitor/build.py); metrics.py is the source, and runs as it is without a compiler.
+cimport cython
+
+
+cdef class Metrics:
+    cdef public object registry, build_info, events, rejected, findings, version_changes, blocked_tool_calls, kill_switch_events, tokens
+    cdef public dict signal_counts, last_finding_at, finding_severities, _serving, model_latency, per_token_latency
+    cdef public object embedder, cap, serving_version, processing
+    cdef public double last_event_ts, last_processed_at
+    cdef public object detector_statistic, detector_threshold, detector_events, skipped, snapshots, restores, last_snapshot, checkpoint_failures
+    cdef public object snapshot_bytes, consumer_lag, assigned_partitions, rebalances, commit_latency, broker_up, broker_errors
+    cdef public object otlp_ignored, otlp_joined, otlp_waiting
+
+    @cython.locals(by_signal=dict, counts=list, value=dict, scope=dict, latency=dict, usage=dict, buckets=_Buckets)
+    cpdef void observe_event(self, event, dict signals, tuple labels)
+
+
+cdef class _Buckets:
+    cdef public tuple bounds
+    cdef public list counts
+    cdef public double total
+    cdef public Py_ssize_t count
+
+    cpdef void observe(self, double value)
