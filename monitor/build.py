@@ -50,6 +50,8 @@ COMPILED_MODULES = (
     "monitor.metrics",
     "monitor.events",
     "monitor.worker.processor",
+    "monitor.replay.reader",
+    "monitor.replay.run",
 )
 
 #: Set (to anything but "" or "0") to run, or to install, the interpreted build.
