@@ -8,3 +8,7 @@ cdef class Detector:
     cdef public double alarm_statistic
 
     cpdef update(self, x, t=*)
+
+
+cdef class OnCUSUM(Detector):
+    cdef public Detector _cusum

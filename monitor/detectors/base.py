@@ -9,7 +9,7 @@ After an alarm every detector resets itself, so a lasting change is reported onc
 
 from __future__ import annotations
 
-import math
+from math import exp
 
 
 def forgetting(elapsed: float, memory: float, weight: float, least: float) -> float:
@@ -18,7 +18,7 @@ def forgetting(elapsed: float, memory: float, weight: float, least: float) -> fl
     Exponential forgetting follows a stream; the floor keeps a quiet stream from being
     judged by its last few values (a weight already under ``least`` is kept as it is).
     """
-    decay = math.exp(-elapsed / memory) if elapsed else 1.0
+    decay = exp(-elapsed / memory) if elapsed else 1.0
     floor = least / weight if weight > 0 else 1.0
     return max(decay, min(1.0, floor))
 
@@ -63,9 +63,7 @@ class Detector:
 
 
 class OnCUSUM(Detector):
-    """A detector that derives a stream of numbers and tests it with an inner :class:`~monitor.detectors.cusum.CUSUM` (``_cusum``)."""
-
-    _cusum = None
+    """A detector that derives a stream of numbers and tests it with an inner :class:`~monitor.detectors.cusum.CUSUM` (``_cusum``, set by ``__init__``)."""
 
     @property
     def statistic(self) -> float:

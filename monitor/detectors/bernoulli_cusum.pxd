@@ -12,6 +12,8 @@ cdef class HourlyProfile:
                    hour=Py_ssize_t, n=double, ones=double, squares=double, index=Py_ssize_t, weight=double, squared=double, count=double, rate=double, v=double, between=double)
     cpdef list rates(self)
 
+    cpdef void add(self, Py_ssize_t hour, x)
+
 
 cdef class BernoulliCUSUM(Detector):
     cdef public Py_ssize_t warmup, _n, _ones

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from math import isfinite, log, sqrt
 
 from monitor.detectors.base import Detector, forgetting
 
@@ -18,7 +18,7 @@ _NEIGHBOURS = tuple(tuple(((hour + offset) % _HOURS, weight, weight * weight) fo
 
 def _one_standard_error(ones: float) -> float:
     """The factor that puts a rate estimated from ``ones`` events one standard error above the estimate."""
-    return 1.0 + 1.0 / math.sqrt(ones + 1.0)
+    return 1.0 + 1.0 / sqrt(ones + 1.0)
 
 
 class HourlyProfile:
@@ -320,12 +320,12 @@ class BernoulliCUSUM(Detector):
     def _set_reference(self, p0: float) -> None:
         p1 = min(self.ratio * p0, (1.0 + p0) / 2.0)
         self._rate = p0
-        self._w1 = math.log(p1 / p0)
-        self._w0 = math.log((1.0 - p1) / (1.0 - p0))
+        self._w1 = log(p1 / p0)
+        self._w0 = log((1.0 - p1) / (1.0 - p0))
         if self.burst_ratio is not None:
             burst = min(self.burst_ratio * p0, (1.0 + p0) / 2.0)
-            self._b1 = math.log(burst / p0)
-            self._b0 = math.log((1.0 - burst) / (1.0 - p0))
+            self._b1 = log(burst / p0)
+            self._b0 = log((1.0 - burst) / (1.0 - p0))
 
     @property
     def warming_up(self) -> bool:
@@ -350,7 +350,7 @@ class BernoulliCUSUM(Detector):
         """Test ``x``; ``t`` is its event time in seconds (only ``by_hour`` reads it)."""
         self._drift_detected = False
         hour = None
-        if self._profile is not None and t is not None and math.isfinite(t):
+        if self._profile is not None and t is not None and isfinite(t):
             hour = int(t // 3600.0)
         if self._rate is None:
             self._n += 1

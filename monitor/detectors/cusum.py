@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from math import fsum, isfinite, sqrt
 
 from monitor.detectors.base import Detector, forgetting
 
@@ -107,7 +107,7 @@ class CUSUM(Detector):
             raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
         if not clip > k:
             raise ValueError(f"clip must be > k, got clip={clip!r}, k={k!r}")
-        if not (memory >= 0 and math.isfinite(memory)):
+        if not (memory >= 0 and isfinite(memory)):
             raise ValueError(f"memory must be a finite number >= 0, got {memory!r}")
         if test_after is None:
             test_after = warmup
@@ -195,8 +195,8 @@ class CUSUM(Detector):
         now = self._clock if t is None else t
         if self._n < self.warmup:
             if self._n >= self.test_after:  # the floor: test against the warm-up's values so far
-                sd = math.sqrt(self._m2 / (self._n - 1))
-                if sd > 0 and math.isfinite(sd) and self._step(x, self._mean, sd, now):
+                sd = sqrt(self._m2 / (self._n - 1))
+                if sd > 0 and isfinite(sd) and self._step(x, self._mean, sd, now):
                     return self
             self._n += 1
             delta = x - self._mean
@@ -256,13 +256,13 @@ class CUSUM(Detector):
         values, self._warm = self._warm, []
         inliers = _inliers(values)
         if len(inliers) < len(values):  # wild values: the reference is learned without them
-            self._mean = math.fsum(inliers) / len(inliers)
-            self._m2 = math.fsum((v - self._mean) ** 2 for v in inliers)
+            self._mean = fsum(inliers) / len(inliers)
+            self._m2 = fsum((v - self._mean) ** 2 for v in inliers)
             count = len(inliers)
         else:
             count = self._n
-        sd = math.sqrt(self._m2 / (count - 1)) if count > 1 else 0.0
-        self._sd = sd if sd > 0 and math.isfinite(sd) else max(abs(self._mean) * 1e-3, 1e-12)
+        sd = sqrt(self._m2 / (count - 1)) if count > 1 else 0.0
+        self._sd = sd if sd > 0 and isfinite(sd) else max(abs(self._mean) * 1e-3, 1e-12)
         self._level = self._smoothed = self._mean
         self._weight = float(count)
         self._m2 = self._sd * self._sd * self._weight
@@ -287,8 +287,8 @@ class CUSUM(Detector):
         self._smoothed += (self._mean - self._smoothed) / weight
         self._level = 2.0 * self._mean - self._smoothed
         self._weight = weight
-        sd = math.sqrt(self._m2 / weight) if self._m2 > 0 else 0.0
-        if sd > 0 and math.isfinite(sd):
+        sd = sqrt(self._m2 / weight) if self._m2 > 0 else 0.0
+        if sd > 0 and isfinite(sd):
             self._sd = sd
 
     def segment(self) -> None:
@@ -307,10 +307,10 @@ def _inliers(values: list[float]) -> list[float]:
     median = ordered[len(ordered) // 2]
     deviations = sorted(abs(v - median) for v in values)
     mad = deviations[len(deviations) // 2]
-    if not mad > 0 or not math.isfinite(mad):
-        return [v for v in values if math.isfinite(v)] or [median]
+    if not mad > 0 or not isfinite(mad):
+        return [v for v in values if isfinite(v)] or [median]
     bound = ROBUST_WARMUP_SIGMAS * 1.4826 * mad
     inliers = [v for v in values if abs(v - median) <= bound]
-    if len(values) - len(inliers) > max(1, MAX_WILD_SHARE * len(values)) and all(math.isfinite(v) for v in values):
+    if len(values) - len(inliers) > max(1, MAX_WILD_SHARE * len(values)) and all(isfinite(v) for v in values):
         return values  # not a few wild values: a second mode, part of what the stream is
     return inliers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from math import floor, isfinite, sqrt
 
 from monitor.detectors.base import OnCUSUM
 from monitor.detectors.cusum import CUSUM
@@ -14,7 +14,7 @@ MAX_SILENT_WINDOWS = 60
 
 def anscombe(count: int) -> float:
     """Anscombe's transform: a Poisson count of mean m becomes about normal with mean 2 sqrt(m) and deviation 1."""
-    return 2.0 * math.sqrt(count + 0.375)
+    return 2.0 * sqrt(count + 0.375)
 
 
 class EventRate(OnCUSUM):
@@ -52,13 +52,14 @@ class EventRate(OnCUSUM):
     """
 
     def __init__(self, *, window: float = 60.0, **cusum):
-        if not (window > 0 and math.isfinite(window)):
+        if not (window > 0 and isfinite(window)):
             raise ValueError(f"window must be a finite number of seconds > 0, got {window!r}")
         self.window = float(window)
         self._cusum = CUSUM(**cusum)
         self._current: int | None = None  # the open window's index
         self._count = 0
         self._drift_detected = False
+        self.alarm_statistic = 0.0  # the inner CUSUM's, copied at each of its alarms
 
     def state(self) -> list:
         return [self._current, self._count, self._cusum.state()]
@@ -68,26 +69,23 @@ class EventRate(OnCUSUM):
         self._current = None if current is None else int(current)
         self._count = int(count)
         self._cusum.load_state(cusum)
+        self.alarm_statistic = self._cusum.alarm_statistic
 
     @property
     def warming_up(self) -> bool:
         return self._cusum.warming_up
 
     @property
-    def alarm_statistic(self) -> float:
-        return self._cusum.alarm_statistic
-
-    @property
     def reference(self) -> tuple[float, float] | None:
         """The in-control (mean, deviation) of the transformed counts, or None while warming up."""
         return self._cusum.reference
 
-    def update(self, x: float = 1.0, t: float | None = None) -> EventRate:
-        """Count one event at ``t`` (seconds of event time; without one, nothing can be counted per window)."""
+    def update(self, x, t: float | None = None) -> EventRate:
+        """Count one event at ``t`` (seconds of event time; without one, nothing can be counted per window); ``x`` is unused."""
         self._drift_detected = False
-        if t is None or not math.isfinite(t):
+        if t is None or not isfinite(t):
             return self
-        index = math.floor(t / self.window)
+        index = floor(t / self.window)
         if self._current is None:
             self._current = index
         if index > self._current:
@@ -103,6 +101,7 @@ class EventRate(OnCUSUM):
             cusum.update(anscombe(value), min(at, t))
             if cusum.drift_detected:
                 self._drift_detected = True
+                self.alarm_statistic = cusum.alarm_statistic
                 return  # the silence is reported: the rest of it is not the reference to learn next
 
     def segment(self) -> None:
