@@ -5,14 +5,12 @@ cimport cython
 @cython.locals(kind=type, value_kind=type)
 cpdef list _texts(content, list found=*, Py_ssize_t depth=*)
 
-@cython.locals(found=list, keep=double, budget=Py_ssize_t, text=str, lowered=str, words=set, name=str, weight=double, gates=tuple)
+@cython.locals(found=list, keep=double, budget=Py_ssize_t, text=str, lowered=str, bits=cython.ulonglong, needed=cython.ulonglong, name=str, weight=double, substring_gates=tuple)
 cpdef tuple _score(list texts)
 
-cpdef bint _gates_pass(tuple gates, set words, str lowered)
+cpdef bint _substrings_pass(tuple gates, str lowered)
 
 @cython.locals(part=str)
 cpdef bint _contains_any(str lowered, tuple parts)
 
-cpdef set _words_of(str lowered)
-
-cpdef bint _passes(gate, set words, str lowered)
+cpdef list _words_of(str lowered)

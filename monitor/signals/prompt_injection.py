@@ -160,8 +160,42 @@ _CUES: tuple[tuple[str, float, tuple, re.Pattern], ...] = tuple(
 
 _MIN_CHARS = 16  # shorter strings (ids, status words) cannot carry an instruction
 
-#: A text that passes no cue's first gate cannot match any cue: skip it with one set test.
-_FIRST_WORDS = frozenset().union(*(gates[0] for _, _, gates, _ in _CUES if isinstance(gates[0], frozenset)))
+
+def _gate_tables(cues) -> tuple[dict[str, int], tuple, int]:
+    """The cues' word gates as bits: each gate word's bits, per cue (name, weight, the bits it needs, its substring gates, pattern), and the first gates' bits.
+
+    A word gate passes when one of its words is among the text's words; the text's bits
+    are those of its words that some gate lists, so a cue's word gates all pass exactly
+    when the text has every bit the cue needs. One set intersection and a few integer
+    tests per text replace a set test per gate and cue (on long text, 88,000 of them for
+    2,000 events).
+    """
+    bits_of_word: dict[str, int] = {}
+    table = []
+    first_bits = 0
+    bit = 1
+    for name, weight, gates, pattern in cues:
+        needed = 0
+        substring_gates = []
+        for position, gate in enumerate(gates):
+            if isinstance(gate, frozenset):
+                for word in gate:
+                    bits_of_word[word] = bits_of_word.get(word, 0) | bit
+                needed |= bit
+                if position == 0:
+                    first_bits |= bit
+                bit <<= 1
+            else:
+                substring_gates.append(gate)
+        table.append((name, weight, needed, tuple(substring_gates), pattern))
+    if bit > 1 << 63:
+        raise AssertionError("more word gates than bits in a 64-bit mask: the compiled build types the mask as one")
+    return bits_of_word, tuple(table), first_bits
+
+
+_BITS_OF_WORD, _GATED_CUES, _FIRST_BITS = _gate_tables(_CUES)
+_GATE_WORDS = frozenset(_BITS_OF_WORD)
+#: A text whose words pass no cue's first gate, and that holds none of the first substrings, cannot match any cue.
 _FIRST_PARTS = tuple(part for _, _, gates, _ in _CUES if not isinstance(gates[0], frozenset) for part in gates[0])
 
 
@@ -214,11 +248,13 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
         if "\u2019" in text:  # a typographic apostrophe: "don’t tell the user" is "don't tell the user"
             text = text.replace("\u2019", "'")
         lowered = text.lower()
-        words = _words_of(lowered)
-        if words.isdisjoint(_FIRST_WORDS) and not _contains_any(lowered, _FIRST_PARTS):
+        bits = 0
+        for word in _GATE_WORDS.intersection(_words_of(lowered)):
+            bits |= _BITS_OF_WORD[word]
+        if not bits & _FIRST_BITS and not _contains_any(lowered, _FIRST_PARTS):
             continue
-        for name, weight, gates, pattern in _CUES:
-            if name in found or not _gates_pass(gates, words, lowered):
+        for name, weight, needed, substring_gates, pattern in _GATED_CUES:
+            if bits & needed != needed or name in found or not _substrings_pass(substring_gates, lowered):
                 continue
             if pattern.search(text):
                 found.append(name)
@@ -228,9 +264,9 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
 
 # Plain loops rather than any()/all() over generators: the same tests, without a generator
 # object per text and cue (the interpreted long-text mix: 846k to 663k instructions an event).
-def _gates_pass(gates: tuple, words: set[str], lowered: str) -> bool:
+def _substrings_pass(gates: tuple, lowered: str) -> bool:
     for gate in gates:
-        if not _passes(gate, words, lowered):
+        if not _contains_any(lowered, gate):
             return False
     return True
 
@@ -242,19 +278,13 @@ def _contains_any(lowered: str, parts) -> bool:
     return False
 
 
-def _words_of(lowered: str) -> set[str]:
+def _words_of(lowered: str) -> list[str]:
     """The runs of letters a-z in a lower-cased text (every other character, any non-ASCII one too, separates them).
 
     >>> sorted(_words_of("ignoreéall, prior-rules"))
     ['all', 'ignore', 'prior', 'rules']
     """
-    return set(lowered.encode("ascii", "replace").translate(_NON_LETTERS_TO_SPACE).decode("ascii").split())
-
-
-def _passes(gate, words: set[str], lowered: str) -> bool:
-    if isinstance(gate, frozenset):
-        return not gate.isdisjoint(words)
-    return _contains_any(lowered, gate)
+    return lowered.encode("ascii", "replace").translate(_NON_LETTERS_TO_SPACE).decode("ascii").split()
 
 
 #: Weight of the semantic cue at ``semantic_margin_full`` (as strong as the decisive lexical cues).
