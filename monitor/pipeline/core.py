@@ -1,10 +1,15 @@
 """The pipeline's facade and its wiring of signals to streams, per event kind.
 
 The flow of one event, in :meth:`Pipeline.process`: its kind's handler (``_model_call``,
-``_tool_call``, ``_feedback_event``, ``_control``) computes the kind's signals (:mod:`monitor.signals`) and feeds each value
-to its key's stream (:meth:`Pipeline._observe`); a detector alarm or a violation past
-its cooldown becomes a finding (:mod:`monitor.findings`); then every event feeds its
-agent's audit-gap and call-rate streams.
+``_tool_call``, ``_feedback_event``, ``_control``) computes the kind's signals
+(:mod:`monitor.signals`) and feeds each value to its key's stream
+(:meth:`Pipeline._observe`); a detector alarm or a violation past its cooldown becomes a
+finding (:mod:`monitor.findings`); then every event feeds its agent's audit-gap and
+call-rate streams.
+
+In the compiled build (``core.pxd``) the pipeline is an extension type: its attributes
+are declared there, and a subclass overrides a method where a test or a benchmark would
+have patched the class.
 """
 
 from __future__ import annotations

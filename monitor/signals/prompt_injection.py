@@ -57,7 +57,8 @@ def _words(*words: str) -> frozenset[str]:
 #: (name, weight, gates, pattern). A cue's regular expression runs only when each of its
 #: gates passes: a set of words (one of them among the text's words) or a tuple of
 #: substrings (one of them in the lower-cased text). Ordinary content then costs one
-#: word split and a few set tests. Names are a bounded vocabulary: they appear in findings.
+#: word split and one set intersection (:func:`_gate_tables`). Names are a bounded
+#: vocabulary: they appear in findings.
 _CUES: tuple[tuple[str, float, tuple, re.Pattern], ...] = tuple(
     (name, weight, gates, re.compile(pattern, re.I | re.M))
     for name, weight, gates, pattern in (
