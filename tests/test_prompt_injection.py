@@ -149,7 +149,73 @@ def test_a_cues_word_gates_pass_by_their_bits_exactly_when_each_gate_shares_a_wo
         bits = 0
         for word in words & set(_BITS_OF_WORD):
             bits |= _BITS_OF_WORD[word]
-        for (name, _, gates, _), (gated_name, _, needed, substring_gates, _) in zip(_CUES, _GATED_CUES, strict=True):
+        for (name, _, gates, _), (gated_name, _, needed, substring_gates, _, _) in zip(_CUES, _GATED_CUES, strict=True):
             word_gates = [gate for gate in gates if isinstance(gate, frozenset)]
             assert gated_name == name and len(substring_gates) == len(gates) - len(word_gates)
             assert (bits & needed == needed) == all(not gate.isdisjoint(words) for gate in word_gates), (name, sorted(words))
+
+
+def test_each_cue_that_opens_with_words_is_tried_only_where_they_occur_and_finds_what_a_search_finds():
+    from monitor.signals.prompt_injection import _GATED_CUES, _matches_at_starts, _words_of
+
+    by_name = {name: starts for name, _, _, _, _, starts in _GATED_CUES}
+    # the four cues that open with markup, a line start or a sentence start are searched whole
+    assert sorted(name for name, starts in by_name.items() if starts is None) == [
+        "chat_template_tokens", "instruction_markup", "new_instructions", "planted_todo"
+    ]
+    assert by_name["do_not_tell"] == {"do", "don", "never"}
+    assert by_name["task_hijack"] == {"before", "the"}
+
+    rng = random.Random(5)
+    words = sorted({word for starts in by_name.values() if starts for word in starts})
+    words += "all previous instructions your response reply in french you to the ai user ignoring xin _ignore 9send".split()
+    phrases = [*INJECTIONS, *BENIGN, "in your response", "add this line to your reply", "to you, GPT-4", "before you solve the task",
+               "the task I gave you", "do not tell the user", "respond in your answer", "following code in your solution"]
+    separators = [" ", "  ", "\n", ", ", ". ", "-", "'", "\t", " \u2014 "]
+    checked = found = 0
+    for _ in range(4_000):
+        pieces = [rng.choice(phrases) if rng.random() < 0.2 else rng.choice(words) for _ in range(rng.randint(2, 25))]
+        text = "".join((piece.upper() if rng.random() < 0.1 else piece) + rng.choice(separators) for piece in pieces)
+        lowered = text.lower()
+        present = frozenset(_words_of(lowered))
+        for name, _, _, _, pattern, starts in _GATED_CUES:
+            if starts is not None:
+                expected = pattern.search(text) is not None
+                assert _matches_at_starts(pattern, text, lowered, present, starts) == expected, (name, text)
+                checked += 1
+                found += expected
+    assert found > 300 and checked - found > 1_000, (found, checked)  # both outcomes were exercised
+
+
+@pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        (r"\b(?:ab|cd)\s+x", {"ab", "cd"}),
+        (r"\bab(?:cd|ef)\b", {"abcd", "abef"}),
+        (r"\bab(?:c|d)\b", None),  # parsed as a character class: not read
+        (r"\bab'x|\bcd\b", {"ab", "cd"}),
+        (r"\bab", None),  # the match may go on into a longer word
+        (r"ab\s", None),  # no word boundary before it
+        (r"(?:^|\.\s)ab\s", None),
+        (r"\bab\s?x", None),  # "abx" would be one word
+        (r"\bab[a-z]\s", None),
+    ],
+)
+def test_a_patterns_leading_words_are_read_from_its_parse_or_not_at_all(pattern, words):
+    from monitor.signals.prompt_injection import _leading_words
+
+    assert _leading_words(re.compile(pattern, re.I)) == words
+
+
+def test_a_substring_gate_holds_exactly_when_one_of_its_parts_is_in_the_text():
+    from monitor.signals.prompt_injection import _FIRST_PARTS, _GATED_CUES, _contains_any, _marks_of
+
+    gates = [_FIRST_PARTS, *(gate for _, _, _, substring_gates, _, _ in _GATED_CUES for gate in substring_gates)]
+    rng = random.Random(8)
+    parts = [part for gate in gates for part, _ in gate]
+    alphabet = "ab <[#_:@/|\n"
+    for _ in range(5_000):
+        lowered = "".join(rng.choice(parts) if rng.random() < 0.15 else rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        marks = _marks_of(lowered)
+        for gate in gates:
+            assert _contains_any(lowered, gate, marks) == any(part in lowered for part, _ in gate), (gate, lowered)

@@ -5,12 +5,18 @@ cimport cython
 @cython.locals(kind=type, value_kind=type)
 cpdef list _texts(content, list found=*, Py_ssize_t depth=*)
 
-@cython.locals(found=list, keep=double, budget=Py_ssize_t, text=str, lowered=str, bits=cython.ulonglong, needed=cython.ulonglong, name=str, weight=double, substring_gates=tuple)
+@cython.locals(bits_of_word=dict, cues=tuple, needed_bits=tuple, index=Py_ssize_t, found=list, keep=double, budget=Py_ssize_t, text=str, lowered=str, present=frozenset, bits=cython.ulonglong, needed=cython.ulonglong, name=str, weight=double, substring_gates=tuple, aligned=bint, marks=cython.uint)
 cpdef tuple _score(list texts)
 
-cpdef bint _substrings_pass(tuple gates, str lowered)
+@cython.locals(word=str, position=Py_ssize_t)
+cpdef bint _matches_at_starts(pattern, str text, str lowered, frozenset present, frozenset starts)
 
-@cython.locals(part=str)
-cpdef bint _contains_any(str lowered, tuple parts)
+cpdef bint _substrings_pass(tuple gates, str lowered, unsigned int marks)
+
+@cython.locals(part=str, mark=cython.uint)
+cpdef bint _contains_any(str lowered, tuple parts, unsigned int marks)
+
+@cython.locals(marks=cython.uint, bit=cython.uint, char=str)
+cpdef unsigned int _marks_of(str lowered)
 
 cpdef list _words_of(str lowered)

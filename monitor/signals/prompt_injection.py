@@ -30,6 +30,8 @@ for 200,000 characters of ordinary prose, 33 ms for prose dense in the cues' own
 from __future__ import annotations
 
 import re
+from re import _constants as _regex_ops
+from re import _parser as _regex_parser
 
 from monitor.semantic import margin_weight
 from monitor.signals.spec import NON_NEGATIVE, SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
@@ -162,14 +164,34 @@ _CUES: tuple[tuple[str, float, tuple, re.Pattern], ...] = tuple(
 _MIN_CHARS = 16  # shorter strings (ids, status words) cannot carry an instruction
 
 
+#: Characters that most substring gates hold and most prose lacks: a part holding one is
+#: looked for only in a text that holds it, so one search for each of these six stands in
+#: for the thirteen of the gates' parts (the markup and template tokens) in most texts.
+_MARKS = "<[#_:@"
+
+
+def _marked(parts) -> tuple[tuple[str, int], ...]:
+    """Each part with the bit of the first of ``_MARKS`` that it holds (0 for none)."""
+    marked = []
+    for part in parts:
+        mark = 0
+        for index, char in enumerate(_MARKS):
+            if char in part:
+                mark = 1 << index
+                break
+        marked.append((part, mark))
+    return tuple(marked)
+
+
 def _gate_tables(cues) -> tuple[dict[str, int], tuple, int]:
-    """The cues' word gates as bits: each gate word's bits, per cue (name, weight, the bits it needs, its substring gates, pattern), and the first gates' bits.
+    """The cues' word gates as bits: each gate word's bits, per cue (name, weight, the bits it needs, its substring gates, pattern, its leading words), and the first gates' bits.
 
     A word gate passes when one of its words is among the text's words; the text's bits
     are those of its words that some gate lists, so a cue's word gates all pass exactly
     when the text has every bit the cue needs. One set intersection and a few integer
     tests per text replace a set test per gate and cue (on long text, 88,000 of them for
-    2,000 events).
+    2,000 events). A cue's leading words (:func:`_leading_words`) join the table with no
+    bits of their own, so the same intersection says which of them the text holds.
     """
     bits_of_word: dict[str, int] = {}
     table = []
@@ -187,17 +209,70 @@ def _gate_tables(cues) -> tuple[dict[str, int], tuple, int]:
                     first_bits |= bit
                 bit <<= 1
             else:
-                substring_gates.append(gate)
-        table.append((name, weight, needed, tuple(substring_gates), pattern))
+                substring_gates.append(_marked(gate))
+        starts = _leading_words(pattern)
+        for word in starts or ():
+            bits_of_word.setdefault(word, 0)
+        table.append((name, weight, needed, tuple(substring_gates), pattern, starts))
     if bit > 1 << 63:
         raise AssertionError("more word gates than bits in a 64-bit mask: the compiled build types the mask as one")
     return bits_of_word, tuple(table), first_bits
 
 
+def _leading_words(pattern: re.Pattern) -> frozenset[str] | None:
+    """The words one of which every match of ``pattern`` starts with, as a whole word; None where the pattern does not say.
+
+    Read from the pattern's parse: each alternative must open with ``\\b`` and letters
+    that a space, a non-letter, ``\\s+`` or ``\\b`` ends. Such a cue is tried only
+    where one of its words occurs in the text, not at every character (``re`` finds no
+    literal prefix in ``\\b(?:in|into|...)``); on long text that was most of the scan.
+    """
+    try:
+        return _words_opening(list(_regex_parser.parse(pattern.pattern, pattern.flags)), "", False)
+    except _NoLeadingWords:
+        return None
+
+
+class _NoLeadingWords(Exception):
+    """The pattern can match where no whole word it lists begins."""
+
+
+def _words_opening(items: list, prefix: str, bounded: bool) -> frozenset[str]:
+    for index, (op, argument) in enumerate(items):
+        rest = items[index + 1 :]
+        if op is _regex_ops.AT and argument is _regex_ops.AT_BOUNDARY:
+            if prefix:
+                return frozenset((prefix,))
+            bounded = True
+        elif op is _regex_ops.LITERAL and "a" <= chr(argument).lower() <= "z":
+            if not bounded:
+                raise _NoLeadingWords
+            prefix += chr(argument).lower()
+        elif op is _regex_ops.BRANCH:
+            return frozenset().union(*(_words_opening([*branch, *rest], prefix, bounded) for branch in argument[1]))
+        elif op is _regex_ops.SUBPATTERN and not argument[1] and not argument[2]:
+            return _words_opening([*argument[3], *rest], prefix, bounded)
+        elif prefix and (op is _regex_ops.LITERAL or _is_white_space(op, argument)):
+            return frozenset((prefix,))
+        else:
+            raise _NoLeadingWords
+    raise _NoLeadingWords  # the pattern ends within its first word: a longer word could start there
+
+
+def _is_white_space(op, argument) -> bool:
+    """``\\s`` or ``\\s+``: at least one white-space character."""
+    if op is _regex_ops.MAX_REPEAT or op is _regex_ops.MIN_REPEAT:
+        low, _, items = argument
+        return low >= 1 and len(items) == 1 and _is_white_space(*items[0])
+    return op is _regex_ops.IN and list(argument) == [(_regex_ops.CATEGORY, _regex_ops.CATEGORY_SPACE)]
+
+
 _BITS_OF_WORD, _GATED_CUES, _FIRST_BITS = _gate_tables(_CUES)
 _GATE_WORDS = frozenset(_BITS_OF_WORD)
+#: Each cue's word bits apart, so that a cue whose words the text lacks costs one integer test.
+_NEEDED_BITS = tuple(needed for _, _, needed, _, _, _ in _GATED_CUES)
 #: A text whose words pass no cue's first gate, and that holds none of the first substrings, cannot match any cue.
-_FIRST_PARTS = tuple(part for _, _, gates, _ in _CUES if not isinstance(gates[0], frozenset) for part in gates[0])
+_FIRST_PARTS = _marked(part for _, _, gates, _ in _CUES if not isinstance(gates[0], frozenset) for part in gates[0])
 
 
 def _texts(content, found: list[str] | None = None, depth: int = 0) -> list[str]:
@@ -240,6 +315,7 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
     found: list[str] = []
     keep = 1.0
     budget = MAX_SCAN_CHARS
+    bits_of_word, cues, needed_bits = _BITS_OF_WORD, _GATED_CUES, _NEEDED_BITS
     for text in texts:
         if budget <= 0:
             break
@@ -249,34 +325,69 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
         if "\u2019" in text:  # a typographic apostrophe: "don’t tell the user" is "don't tell the user"
             text = text.replace("\u2019", "'")
         lowered = text.lower()
+        present = _GATE_WORDS.intersection(_words_of(lowered))
         bits = 0
-        for word in _GATE_WORDS.intersection(_words_of(lowered)):
-            bits |= _BITS_OF_WORD[word]
-        if not bits & _FIRST_BITS and not _contains_any(lowered, _FIRST_PARTS):
+        for word in present:
+            bits |= bits_of_word[word]
+        marks = _marks_of(lowered)
+        if not bits & _FIRST_BITS and not _contains_any(lowered, _FIRST_PARTS, marks):
             continue
-        for name, weight, needed, substring_gates, pattern in _GATED_CUES:
-            if bits & needed != needed or name in found or not _substrings_pass(substring_gates, lowered):
+        # Where lowering keeps every character in its place and the text holds no letter that
+        # re's IGNORECASE folds onto an ASCII one (dotless i, long s), a cue's match starts
+        # where its leading word occurs in the lowered text.
+        aligned = len(lowered) == len(text) and "\u0131" not in text and "\u017f" not in text
+        for index in range(len(needed_bits)):
+            needed = needed_bits[index]
+            if bits & needed != needed:
                 continue
-            if pattern.search(text):
+            name, weight, _, substring_gates, pattern, starts = cues[index]
+            if name in found or not _substrings_pass(substring_gates, lowered, marks):
+                continue
+            if _matches_at_starts(pattern, text, lowered, present, starts) if aligned and starts is not None else pattern.search(text) is not None:
                 found.append(name)
                 keep *= 1.0 - weight
     return round(1.0 - keep, 4), found
 
 
+def _matches_at_starts(pattern: re.Pattern, text: str, lowered: str, present: frozenset, starts: frozenset) -> bool:
+    """``pattern.search(text)``, tried only where one of its leading words (among the text's ``present`` words) occurs."""
+    for word in starts:
+        if word not in present:
+            continue
+        position = lowered.find(word)
+        while position != -1:
+            if pattern.match(text, position) is not None:
+                return True
+            position = lowered.find(word, position + 1)
+    return False
+
+
 # Plain loops rather than any()/all() over generators: the same tests, without a generator
 # object per text and cue (the interpreted long-text mix: 846k to 663k instructions an event).
-def _substrings_pass(gates: tuple, lowered: str) -> bool:
+def _substrings_pass(gates: tuple, lowered: str, marks: int) -> bool:
     for gate in gates:
-        if not _contains_any(lowered, gate):
+        if not _contains_any(lowered, gate, marks):
             return False
     return True
 
 
-def _contains_any(lowered: str, parts) -> bool:
-    for part in parts:
-        if part in lowered:
+def _contains_any(lowered: str, parts: tuple, marks: int) -> bool:
+    """Whether one of the (part, mark bit) ``parts`` is in ``lowered``, whose marks are ``marks`` (:func:`_marks_of`)."""
+    for part, mark in parts:
+        if (mark == 0 or marks & mark) and part in lowered:
             return True
     return False
+
+
+def _marks_of(lowered: str) -> int:
+    """The bits of the ``_MARKS`` characters that a text holds."""
+    marks = 0
+    bit = 1
+    for char in _MARKS:
+        if char in lowered:
+            marks |= bit
+        bit <<= 1
+    return marks
 
 
 def _words_of(lowered: str) -> list[str]:
