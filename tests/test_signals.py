@@ -193,3 +193,20 @@ def test_context_support_matches_word_forms_leaves_out_preambles_and_notices_one
 
 
 _DEFAULT_HALLUCINATION = {"mean_logprob": None, "finish_reason": None, "min_mean_logprob": -1.5, "min_context_support": 0.8, "flag_truncation": True}
+
+
+def test_the_stem_table_empties_when_full_and_stems_every_text_as_before(monkeypatch):
+    from monitor.signals import hallucination
+
+    texts = [
+        "Canberra became the capital of Australia in 1913, after a long rivalry.",
+        "They knitted 40 scarves and donated them to the shelter's winter drive.",
+        "The 'quoted' well-known names -- and hyphens -- are stripped.",
+    ]
+    expected = [hallucination._content_stems(text) for text in texts]
+    monkeypatch.setattr(hallucination, "_STEM_OF", {})
+    monkeypatch.setattr(hallucination, "STEM_TABLE_WORDS", 5)
+    for _ in range(3):
+        assert [hallucination._content_stems(text) for text in texts] == expected
+        assert len(hallucination._STEM_OF) <= 5
+    assert "knit" in expected[1] and "40" in expected[1] and "quot" in expected[2]

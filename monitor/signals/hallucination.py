@@ -34,7 +34,7 @@ import Stemmer
 
 from monitor.signals.spec import UNIT, Option, SignalSpec, StreamSpec
 
-_stem_words = Stemmer.Stemmer("english").stemWords
+_stem_word = Stemmer.Stemmer("english").stemWord
 #: A generic lead-in before the answer proper ("Sure! Here is a summary of the article:").
 _PREAMBLE = re.compile(
     r"^\s*(?:(?:sure|certainly|of course|okay|ok)[,!.]?\s*)?(?:here(?:'s| is| are)|below is|the following is)[^.:\n]{0,120}[:.]\s*", re.IGNORECASE
@@ -71,6 +71,14 @@ CONTEXT_SCAN_CHARS = 8000
 OUTPUT_SCAN_CHARS = 3000
 
 
+#: Each word the stems were taken from, as ``split`` leaves it: its stem, or "" where it is
+#: no content word (a stopword, under four characters). Words recur across answers and
+#: passages, and a look-up costs a tenth of stripping and stemming the word again; the
+#: table is emptied when full, so it holds the vocabulary of the moment.
+_STEM_OF: dict[str, str] = {}
+STEM_TABLE_WORDS = 100_000
+
+
 def _content_stems(text: str) -> frozenset[str]:
     """Words of 4+ characters and numbers, Snowball-stemmed (English)."""
     text = text.lower()
@@ -78,8 +86,26 @@ def _content_stems(text: str) -> frozenset[str]:
         text = text.encode("ascii").translate(_PUNCTUATION_ASCII).decode("ascii")
     else:
         text = _punctuation().sub(" ", text.replace("\u2019", "'").replace("\u2018", "'"))
-    words = {word.strip("'-") for word in set(text.split())}  # each distinct word once: a passage repeats most of its words
-    return frozenset(_stem_words([word for word in words if (len(word) > 3 or word.isdigit()) and word not in _STOPWORDS]))
+    stems = set()
+    stem_of = _STEM_OF
+    for word in set(text.split()):  # each distinct word once: a passage repeats most of its words
+        stem = stem_of.get(word)
+        if stem is None:
+            stem = _stem_of(word)
+            if len(stem_of) >= STEM_TABLE_WORDS:
+                stem_of.clear()
+            stem_of[word] = stem
+        if stem:
+            stems.add(stem)
+    return frozenset(stems)
+
+
+def _stem_of(word: str) -> str:
+    """The stem of a content word (quotes and hyphens around it stripped), or "" for any other word."""
+    word = word.strip("'-")
+    if (len(word) > 3 or word.isdigit()) and word not in _STOPWORDS:
+        return _stem_word(word)
+    return ""
 
 
 # Retrieval returns the same passages again and again: their stems are worth caching.
