@@ -128,3 +128,23 @@ def test_a_cue_anchored_at_the_start_is_anchored_in_every_alternative():
     assert len(anchored) >= 4
     for pattern in anchored:
         assert parser.parse(pattern)[0] == (parser.AT, parser.AT_BEGINNING), pattern
+
+
+def test_the_phrases_that_only_look_like_refusals_are_searched_from_where_they_can_start():
+    """Each of them opens with "i can": searching from its first occurrence finds what searching the whole output finds."""
+    import random
+
+    from monitor.signals.refusal import _NOT_REFUSALS, _NOT_REFUSALS_START, _prepare
+
+    rng = random.Random(4)
+    pieces = ["i can't recommend it enough", "i cannot wait", "i can't help but", "i can not thank you enough", "i can help",
+              "wait", "enough", "hi can't", "i", "can", "xi cannot wait", "help but", "said:", "\n", "i cannot"]
+    found = 0
+    for _ in range(5_000):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        start = text.find(_NOT_REFUSALS_START)
+        whole = _NOT_REFUSALS.search(text)
+        assert (whole is not None) == (start != -1 and _NOT_REFUSALS.search(text, start) is not None), text
+        found += whole is not None
+    assert found > 1_000
+    assert _prepare("I can't recommend it enough. Thanks!") == ". thanks!"

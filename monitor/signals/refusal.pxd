@@ -2,6 +2,7 @@
 cimport cython
 
 
+@cython.locals(start=Py_ssize_t)
 cpdef str _prepare(str text)
 
 @cython.locals(position=Py_ssize_t)

@@ -143,6 +143,8 @@ _CUES: tuple[tuple[float, tuple[str, ...], str, int], ...] = (
 _NOT_REFUSALS = re.compile(
     r"\bi (?:can ?not|can't) (?:\w+ ){1,4}?enough\b|\bi (?:can't|cannot) help but\b|\bi (?:can't|cannot) wait\b"
 )
+#: How each of those phrases starts: searched from its first occurrence, not from the output's first character.
+_NOT_REFUSALS_START = "i can"
 # Each pattern is compiled behind a lazy prefix of at most ``lead`` characters and
 # matched (not searched) from ``lead`` characters before a trigger: only those start
 # positions are tried, so the cost does not grow with the output's length.
@@ -177,8 +179,10 @@ def _prepare(text: str) -> str:
         text = text.replace("\u2019", "'")
     if "```" in text:
         text = _CODE_FENCE.sub(" ", text)
-    if ("enough" in text or "help but" in text or "wait" in text) and _NOT_REFUSALS.search(text):
-        text = _NOT_REFUSALS.sub(" ", text)
+    if "enough" in text or "help but" in text or "wait" in text:
+        start = text.find(_NOT_REFUSALS_START)
+        if start != -1 and _NOT_REFUSALS.search(text, start):
+            text = _NOT_REFUSALS.sub(" ", text)
     return text.strip()
 
 
