@@ -73,10 +73,11 @@ OUTPUT_SCAN_CHARS = 3000
 
 #: Each word the stems were taken from, as ``split`` leaves it: its stem, or "" where it is
 #: no content word (a stopword, under four characters). Words recur across answers and
-#: passages, and a look-up costs a tenth of stripping and stemming the word again; the
-#: table is emptied when full, so it holds the vocabulary of the moment.
+#: passages, and a look-up costs a tenth of stripping and stemming the word again. The
+#: table is emptied when full (``STEM_TABLE_WORDS``, about 8 MB), so it holds the
+#: vocabulary of the moment; every external set together has 34,000 distinct words.
 _STEM_OF: dict[str, str] = {}
-STEM_TABLE_WORDS = 100_000
+STEM_TABLE_WORDS = 50_000
 
 
 def _content_stems(text: str) -> frozenset[str]:
@@ -88,7 +89,7 @@ def _content_stems(text: str) -> frozenset[str]:
         text = _punctuation().sub(" ", text.replace("\u2019", "'").replace("\u2018", "'"))
     stems = set()
     stem_of = _STEM_OF
-    for word in set(text.split()):  # each distinct word once: a passage repeats most of its words
+    for word in text.split():  # a repeated word costs one look-up in the table, less than a set of the distinct words
         stem = stem_of.get(word)
         if stem is None:
             stem = _stem_of(word)
