@@ -8,7 +8,10 @@ cdef class Detector:
     cdef public double alarm_statistic
 
     cpdef update(self, x, t=*)
+    cpdef double statistic_value(self)
 
 
 cdef class OnCUSUM(Detector):
     cdef public Detector _cusum
+
+    cpdef double statistic_value(self)

@@ -44,6 +44,10 @@ class Detector:
     def statistic(self) -> float:
         raise NotImplementedError
 
+    def statistic_value(self) -> float:
+        """:attr:`statistic`, as a method: in the compiled build a C call, where reading a property is a generic attribute look-up."""
+        return self.statistic
+
     @property
     def threshold(self) -> float:
         raise NotImplementedError
@@ -67,7 +71,10 @@ class OnCUSUM(Detector):
 
     @property
     def statistic(self) -> float:
-        return self._cusum.statistic
+        return self._cusum.statistic_value()
+
+    def statistic_value(self) -> float:
+        return self._cusum.statistic_value()
 
     @property
     def threshold(self) -> float:

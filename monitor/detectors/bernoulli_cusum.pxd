@@ -27,5 +27,8 @@ cdef class BernoulliCUSUM(Detector):
     cpdef void _relearn(self)
     cpdef void _set_reference(self, double p0)
 
+    @cython.locals(burst=double)
+    cpdef double statistic_value(self)
+
     @cython.locals(pending=bint, total=double, burst=double)
     cpdef update(self, x, t=*)

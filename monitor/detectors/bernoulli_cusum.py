@@ -334,6 +334,9 @@ class BernoulliCUSUM(Detector):
     @property
     def statistic(self) -> float:
         """The log-likelihood-ratio sum compared with :attr:`threshold` (the larger of the two with ``burst_ratio``)."""
+        return self.statistic_value()
+
+    def statistic_value(self) -> float:
         burst = self._burst * self.h / self.burst_h
         return self._sum if burst <= self._sum else burst
 
@@ -391,7 +394,7 @@ class BernoulliCUSUM(Detector):
                 self._set_reference(self._learned_rate(hour, t))
         if self._sum > self.h or self._burst > self.burst_h:
             self._drift_detected = True
-            self.alarm_statistic = self.statistic
+            self.alarm_statistic = self.statistic_value()
             self._relearn()
         return self
 

@@ -14,6 +14,7 @@ cdef class CUSUM(Detector):
     cdef public list _toward, _warm
 
     cpdef void _relearn(self)
+    cpdef double statistic_value(self)
 
     @cython.locals(now=object, sd=double, delta=double)
     cpdef update(self, x, t=*)

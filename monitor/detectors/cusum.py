@@ -173,6 +173,9 @@ class CUSUM(Detector):
     @property
     def statistic(self) -> float:
         """The cumulative sum compared with :attr:`threshold` (0 during warm-up, until ``test_after`` values)."""
+        return self.statistic_value()
+
+    def statistic_value(self) -> float:
         if self.direction == "up":
             return self._upper
         if self.direction == "down":
@@ -207,7 +210,7 @@ class CUSUM(Detector):
                 self._set_reference()
                 self._adapted_at = now
             return self
-        if self.memory > 0.0 and self.statistic <= FOLLOW_BELOW * self.h:
+        if self.memory > 0.0 and self.statistic_value() <= FOLLOW_BELOW * self.h:
             self._follow(x, now)
         self._step(x, self._level, self._sd, now)
         return self
@@ -225,7 +228,7 @@ class CUSUM(Detector):
         if self.direction != "up":
             lower = self._lower - z - self.k
             self._lower = lower if lower > 0.0 else 0.0
-        statistic = self.statistic
+        statistic = self.statistic_value()
         earlier = self._earlier
         toward = self._toward
         if earlier is not None:  # per side: the values since that side's sum left zero, against the earlier reference

@@ -184,7 +184,7 @@ class EmbeddingDrift(OnCUSUM):
         reference = cusum.reference
         self.last_z = None if reference is None else (tested - reference[0]) / reference[1]
         if self._earlier is not None and before is not None:
-            self._track_earlier(x, norm, cusum.statistic == 0.0 and not cusum.drift_detected)
+            self._track_earlier(x, norm, cusum.statistic_value() == 0.0 and not cusum.drift_detected)
         if cusum.drift_detected:
             toward_sum, toward_count = self._toward_earlier
             if self._earlier is not None and toward_count and toward_sum / toward_count <= self.RECOVERY_Z:

@@ -56,7 +56,7 @@ class Stream:
         detector.update(value, ts)
         if detector._drift_detected:
             return True
-        if detector.statistic == 0.0:
+        if detector.statistic_value() == 0.0:
             self.onset = None
         elif self.onset is None:
             self.onset = ts
