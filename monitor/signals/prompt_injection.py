@@ -30,8 +30,12 @@ for 200,000 characters of ordinary prose, 33 ms for prose dense in the cues' own
 from __future__ import annotations
 
 import re
-from re import _constants as _regex_ops
-from re import _parser as _regex_parser
+
+try:  # re's own parser (CPython 3.11+): where it is missing, every cue is searched whole
+    from re import _constants as _regex_ops
+    from re import _parser as _regex_parser
+except ImportError:
+    _regex_parser = None
 
 from monitor.semantic import margin_weight
 from monitor.signals.spec import NON_NEGATIVE, SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
@@ -227,6 +231,8 @@ def _leading_words(pattern: re.Pattern) -> frozenset[str] | None:
     where one of its words occurs in the text, not at every character (``re`` finds no
     literal prefix in ``\\b(?:in|into|...)``); on long text that was most of the scan.
     """
+    if _regex_parser is None:
+        return None
     try:
         return _words_opening(list(_regex_parser.parse(pattern.pattern, pattern.flags)), "", False)
     except _NoLeadingWords:
