@@ -210,3 +210,6 @@ def test_the_stem_table_empties_when_full_and_stems_every_text_as_before(monkeyp
         assert [hallucination._content_stems(text) for text in texts] == expected
         assert len(hallucination._STEM_OF) <= 5
     assert "knit" in expected[1] and "40" in expected[1] and "quot" in expected[2]
+    long_token = "x" * (hallucination.STEM_TABLE_CHARS + 1)
+    assert hallucination._content_stems(f"{long_token} scarves") == {long_token, "scarv"}
+    assert long_token not in hallucination._STEM_OF, "a long token is stemmed, not kept"

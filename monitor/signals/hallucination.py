@@ -75,9 +75,12 @@ OUTPUT_SCAN_CHARS = 3000
 #: no content word (a stopword, under four characters). Words recur across answers and
 #: passages, and a look-up costs a tenth of stripping and stemming the word again. The
 #: table is emptied when full (``STEM_TABLE_WORDS``, about 8 MB), so it holds the
-#: vocabulary of the moment; every external set together has 34,000 distinct words.
+#: vocabulary of the moment; every external set together has 34,000 distinct words. Only
+#: words of up to ``STEM_TABLE_CHARS`` characters are kept, so a text of long unique
+#: tokens (base64, minified code) cannot make the table large.
 _STEM_OF: dict[str, str] = {}
 STEM_TABLE_WORDS = 50_000
+STEM_TABLE_CHARS = 40
 
 
 def _content_stems(text: str) -> frozenset[str]:
@@ -93,9 +96,10 @@ def _content_stems(text: str) -> frozenset[str]:
         stem = stem_of.get(word)
         if stem is None:
             stem = _stem_of(word)
-            if len(stem_of) >= STEM_TABLE_WORDS:
-                stem_of.clear()
-            stem_of[word] = stem
+            if len(word) <= STEM_TABLE_CHARS:
+                if len(stem_of) >= STEM_TABLE_WORDS:
+                    stem_of.clear()
+                stem_of[word] = stem
         if stem:
             stems.add(stem)
     return frozenset(stems)
