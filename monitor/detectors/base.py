@@ -42,11 +42,12 @@ class Detector:
 
     @property
     def statistic(self) -> float:
-        raise NotImplementedError
+        """The number compared with :attr:`threshold` (dashboards draw both): :meth:`statistic_value`'s."""
+        return self.statistic_value()
 
     def statistic_value(self) -> float:
-        """:attr:`statistic`, as a method: in the compiled build a C call, where reading a property is a generic attribute look-up."""
-        return self.statistic
+        """The statistic, as a method that subclasses implement: in the compiled build a C call, where reading a property is a generic attribute look-up."""
+        raise NotImplementedError
 
     @property
     def threshold(self) -> float:
@@ -68,10 +69,6 @@ class Detector:
 
 class OnCUSUM(Detector):
     """A detector that derives a stream of numbers and tests it with an inner :class:`~monitor.detectors.cusum.CUSUM` (``_cusum``, set by ``__init__``)."""
-
-    @property
-    def statistic(self) -> float:
-        return self._cusum.statistic_value()
 
     def statistic_value(self) -> float:
         return self._cusum.statistic_value()

@@ -331,12 +331,8 @@ class BernoulliCUSUM(Detector):
     def warming_up(self) -> bool:
         return self._rate is None
 
-    @property
-    def statistic(self) -> float:
-        """The log-likelihood-ratio sum compared with :attr:`threshold` (the larger of the two with ``burst_ratio``)."""
-        return self.statistic_value()
-
     def statistic_value(self) -> float:
+        """The log-likelihood-ratio sum compared with :attr:`threshold` (the larger of the two with ``burst_ratio``)."""
         burst = self._burst * self.h / self.burst_h
         return self._sum if burst <= self._sum else burst
 

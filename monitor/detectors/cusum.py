@@ -170,12 +170,8 @@ class CUSUM(Detector):
     def warming_up(self) -> bool:
         return self._n < self.warmup
 
-    @property
-    def statistic(self) -> float:
-        """The cumulative sum compared with :attr:`threshold` (0 during warm-up, until ``test_after`` values)."""
-        return self.statistic_value()
-
     def statistic_value(self) -> float:
+        """The cumulative sum compared with :attr:`threshold` (0 during warm-up, until ``test_after`` values)."""
         if self.direction == "up":
             return self._upper
         if self.direction == "down":

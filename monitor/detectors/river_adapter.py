@@ -89,8 +89,7 @@ class RiverDetector(Detector):
         self._detector = _river_class(self.method)(**self.params)
         self._drift_detected = False
 
-    @property
-    def statistic(self) -> float:
+    def statistic_value(self) -> float:
         d = self._detector
         if self.method == "page_hinkley":
             if d.mode == "down":
