@@ -9,7 +9,8 @@ cdef class HourlyProfile:
     cdef public list n, ones
 
     @cython.locals(counts=list, positives=list, overall=double, raw=list, variances=list, seen=list, spread=double, sampling=double, hours_seen=Py_ssize_t,
-                   hour=Py_ssize_t, n=double, ones=double, squares=double, index=Py_ssize_t, weight=double, squared=double, count=double, rate=double, v=double, between=double)
+                   radius=Py_ssize_t, hours=Py_ssize_t, hour=Py_ssize_t, offset=Py_ssize_t, index=Py_ssize_t, weight=Py_ssize_t, count=Py_ssize_t, positive=Py_ssize_t,
+                   n_sum=Py_ssize_t, ones_sum=Py_ssize_t, squares_sum=Py_ssize_t, n=double, ones=double, squares=double, rate=double, v=double, between=double)
     cpdef list rates(self)
 
     cpdef void add(self, Py_ssize_t hour, x)
@@ -26,6 +27,9 @@ cdef class BernoulliCUSUM(Detector):
 
     cpdef void _relearn(self)
     cpdef void _set_reference(self, double p0)
+
+    @cython.locals(rates=list, since=list, expected=double, index=Py_ssize_t)
+    cpdef double _learned_rate(self, hour, t=*)
 
     @cython.locals(burst=double)
     cpdef double statistic_value(self)

@@ -11,9 +11,10 @@ _HOURS = 24
 #: Evidence above this fraction of h is not learned as the shape of the day. Learning only at a sum of 0
 #: skipped the calls that follow each failure: two thirds of a 3% stream, the profile three times as noisy.
 PENDING_FRACTION = 0.5
-_KERNEL = ((-2, 1.0), (-1, 2.0), (0, 3.0), (1, 2.0), (2, 1.0))
-#: Per hour of the day: (hour, weight, weight squared) of each hour its rate is smoothed over.
-_NEIGHBOURS = tuple(tuple(((hour + offset) % _HOURS, weight, weight * weight) for offset, weight in _KERNEL) for hour in range(_HOURS))
+#: An hour's rate is smoothed over the hours within this many of it, weighted 1, 2, 3, 2, 1 (one more than the radius less the distance).
+_RADIUS = 2
+#: (offset, weight) of each hour an hour's rate is smoothed over.
+_KERNEL = tuple((offset, _RADIUS + 1 - abs(offset)) for offset in range(-_RADIUS, _RADIUS + 1))
 
 
 def _one_standard_error(ones: float) -> float:
@@ -73,15 +74,19 @@ class HourlyProfile:
         seen = [False] * _HOURS
         spread = sampling = 0.0
         hours_seen = 0
-        for hour in range(_HOURS):
-            n = ones = squares = 0.0
-            for index, weight, squared in _NEIGHBOURS[hour]:
-                count = counts[index]
-                n += weight * count
-                ones += weight * positives[index]
-                squares += squared * count
-            if n == 0:
+        radius, hours = _RADIUS, _HOURS
+        for hour in range(hours):
+            n_sum = ones_sum = squares_sum = 0  # whole numbers: the same in any order, and in the compiled build C integers
+            for offset in range(-radius, radius + 1):
+                index = (hour + offset) % hours
+                weight = radius + 1 - max(offset, -offset)  # max, not abs: compiled to C for a C integer
+                count, positive = counts[index], positives[index]
+                n_sum += weight * count
+                ones_sum += weight * positive
+                squares_sum += weight * weight * count
+            if n_sum == 0:
                 continue
+            n, ones, squares = float(n_sum), float(ones_sum), float(squares_sum)
             rate = (ones + 0.5) / (n + 1.0)
             v = overall * (1.0 - overall) * squares / (n * n)
             raw[hour], variances[hour], seen[hour] = rate, v, True
@@ -262,7 +267,10 @@ class BernoulliCUSUM(Detector):
         if not self._profile.complete:
             return min(self._first_day_rate(hour % _HOURS, flat), 0.99)
         rates = self._profile.rates()
-        expected = sum(count * rate for count, rate in zip(self._since, rates, strict=True))  # the profile's count for these hours
+        since = self._since
+        expected = 0.0  # the profile's count for the hours seen since the last alarm
+        for index in range(_HOURS):
+            expected += since[index] * rates[index]
         counted = sum(self._since)
         if not expected > 0 or not counted:
             return min(flat, 0.99)
