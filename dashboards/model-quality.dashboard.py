@@ -10,9 +10,9 @@ def ratio(signal: str, title: str, description: str):
     return timeseries(title, [target(queries.flagged_ratio(signal, sel, RATE), "{{model}}")], unit="percentunit", description=description)
 
 
-def detector(signal: str, title: str):
-    """The detector's statistic per model (its model streams, not agents': embedding drift and feedback have both)."""
-    return detector_panel(title, signal, f'{sel},model!=""', ("model", "detector"), "{{model}} {{detector}}")
+def detector(signal: str, title: str, stream: str | None = None, description: str = ""):
+    """The detector's statistic per model (its model streams, not agents': embedding drift and feedback have both); ``stream``: one stream, against its own threshold."""
+    return detector_panel(title, signal, f'{sel},model!=""', ("model", "detector"), "{{model}} {{detector}}", detector=stream, description=description)
 
 
 dashboard = new_dashboard(
@@ -31,7 +31,8 @@ dashboard = new_dashboard(
         ratio("feedback", "Negative feedback rate", "Share of feedback events that were negative (user thumbs-down or eval failure)."),
         detector("feedback", "Negative feedback detector vs threshold"),
         ratio("error_rate", "Provider error rate", "Share of model calls that failed: rate limits, 5xx, timeouts."),
-        detector("error_rate", "Provider error detector vs threshold"),
+        detector("error_rate", "Provider error detector vs threshold", "rate"),
+        detector("error_rate", "Rate-limit detector vs threshold", "rate_limit", "Rate limits (429, quota, throttling) alone: a burst of them is diluted in the rate of all errors."),
         row("Output content"),
         detector("embedding_drift", "Embedding drift detector vs threshold"),
         ratio("embedding_drift", "Share of outlying outputs", "Share of embedded outputs whose distance to the reference centroid is an outlier (z above outlier_z)."),

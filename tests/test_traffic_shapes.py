@@ -10,6 +10,7 @@ from conftest import encode, model_call, tool_call
 
 from monitor.detectors import CUSUM, BernoulliCUSUM, EventRate, build_detector
 from monitor.detectors.bernoulli_cusum import HourlyProfile
+from monitor.pipeline import Pipeline
 
 DAY = 86400.0
 
@@ -364,3 +365,35 @@ def test_a_following_reference_forgets_the_earlier_one_after_eight_memories(back
         if detector.drift_detected or detector.recovered:
             seen.append("recovered" if detector.recovered else "change")
     assert seen == ["change", expected], "480 s after the alarm, the level of 2000 s ago is no reference to return to"
+
+
+def night_errors(seed: int, days: float, burst_at: float | None = None) -> list[dict]:
+    """One model's calls, 15 a minute, over ``days``: errors 0.3% at 3 a.m. and 1.2% at the peak, a third of them rate limits;
+    ``burst_at``: rate limits on 3.6% more of the calls for 30 minutes (quota exhaustion)."""
+    rng = random.Random(seed)
+    ts, events = 0.0, []
+    while ts < days * DAY:
+        ts += rng.expovariate(0.25)
+        error = None
+        if rng.random() < 0.003 + 0.009 * daily(ts):
+            error = rng.choice(("429", "503", "ReadTimeout"))
+        elif burst_at is not None and burst_at <= ts < burst_at + 1800 and rng.random() < 0.036:
+            error = "429"
+        event = model_call(len(events), ts=round(1_700_006_400 + ts, 3))  # 1_700_006_400: a midnight UTC
+        if error is not None:
+            event["error_type"] = error
+        events.append(event)
+    return events
+
+
+def test_a_burst_of_rate_limits_at_night_is_found_by_their_own_stream_first(thresholds, sample_boundaries):
+    """At 5 a.m. a tenfold rise of all errors is a thirtyfold one of rate limits: their own sum crosses first, on every seed."""
+    burst = 3 * DAY + 5 * 3600
+    for seed in (1, 2, 3, 4):
+        pipeline = Pipeline(thresholds, sample_boundaries)
+        found = [(raw["ts"] - 1_700_006_400 - burst, f.alert) for raw in night_errors(seed, 3.5, burst_at=burst) for f in pipeline.process_record(encode(raw)).findings if f.type == "finding"]
+        assert [alert for _, alert in found] == ["AIFMProviderRateLimited", "AIFMProviderErrorRateHigh"], (seed, found)
+        (rate_limits, _), (errors, _) = found
+        assert 0 < rate_limits < errors - 60 and errors < 1800, (seed, found)
+    clean = Pipeline(thresholds, sample_boundaries)
+    assert [f for raw in night_errors(1, 3.5) for f in clean.process_record(encode(raw)).findings if f.type == "finding"] == []

@@ -29,12 +29,19 @@ def sample_history(thresholds, sample_boundaries):
 
 def test_the_sweep_at_the_configured_h_raises_exactly_the_findings_of_the_replay(sample_history, thresholds):
     """The fast path is exact: same values, segments and floors as the pipeline."""
-    swept_signals = [s for s in SIGNALS_WITH_DETECTOR if thresholds.signals[s].detector.method in GRIDS]
+    detectors = [
+        (signal, stream)
+        for signal in SIGNALS_WITH_DETECTOR
+        for stream in (None, *thresholds.signals[signal].stream_detectors)  # the signal's detector, then each stream's own
+        if thresholds.signals[signal].detector_for(stream).method in GRIDS
+    ]
+    swept_signals = {signal for signal, _ in detectors}
     replayed = Counter((f.signal, f.event_id) for f in sample_history.report.findings if f.type == "finding" and f.signal in swept_signals)
     swept = Counter()
-    for signal in swept_signals:
-        configured = float(thresholds.signals[signal].detector.params["h"])
-        point = next(p for p in sweep_signal(sample_history, signal, thresholds.signals[signal], []) if p.h == configured)
+    for signal, stream in detectors:
+        config = thresholds.signals[signal]
+        configured = float(config.detector_for(stream).params["h"])
+        point = next(p for p in sweep_signal(sample_history, signal, config, [], stream=stream) if p.h == configured)
         swept.update((signal, _event_id(sample_history, alarm)) for alarm in point.alarms)
     assert swept == replayed and sum(replayed.values()) >= 7
 

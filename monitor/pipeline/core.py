@@ -34,7 +34,7 @@ from monitor.signals import MODEL_VERSION
 from monitor.signals.agent_loop import SessionTracker
 from monitor.signals.audit_gap import AuditGap
 from monitor.signals.embedding_drift import embedding_drift_signal
-from monitor.signals.error_rate import error_signal
+from monitor.signals.error_rate import RATE_LIMIT, error_signal
 from monitor.signals.feedback import feedback_signal
 from monitor.signals.hallucination import hallucination_signal
 from monitor.signals.kill_switch import KillSwitchState
@@ -360,6 +360,7 @@ class Pipeline:
         error = error_signal(event.error_type)
         signals["error_rate"] = error
         self._observe(keyed, keyed.error_rate, error["flag"], event, ts, findings)
+        self._observe(keyed, keyed.rate_limit, error["error_class"] == RATE_LIMIT, event, ts, findings)
         usage = usage_signal(event.input_tokens, None if error["flag"] else event.output_tokens)  # a failed call's output is no answer
         if usage is not None:
             signals["usage"] = usage

@@ -14,7 +14,7 @@ cdef class Stream:
 
 cdef class KeyStreams:
     cdef public dict key
-    cdef public Stream refusal, hallucination, tool_failure, latency, latency_per_token, error_rate, audit_gap, feedback
+    cdef public Stream refusal, hallucination, tool_failure, latency, latency_per_token, error_rate, rate_limit, audit_gap, feedback
     cdef public Stream embedding_drift, prompt_drift, input_tokens, output_tokens, calls
 
 

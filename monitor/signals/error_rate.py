@@ -1,13 +1,22 @@
-"""Provider errors per model: rate limits, server errors, timeouts.
+"""Provider errors per model: rate limits, server errors, timeouts; and rate limits alone.
 
 Proxies: a provider incident or quota exhaustion. These calls may be retried and
 succeed eventually, so request-level 5xx dashboards of the application stay green
 while users wait or get degraded fallbacks. The error class is a bounded label.
+
+Rate limits are also tested on their own. Quota exhaustion comes as a burst of one
+class, and a burst of 429s is diluted in the rate of all errors: at a 0.4% error rate,
+a third of it rate limits, a rise to 4% of rate limits is a tenfold rise of the errors
+but a thirtyfold one of the rate limits. It also has a runbook of its own (the quota,
+not the provider's health).
 """
 
 from __future__ import annotations
 
 from monitor.signals.spec import SignalSpec, StreamSpec
+
+#: The error class of a rate limit (429, quota, throttling): the class the rate_limit stream counts.
+RATE_LIMIT = "rate_limit"
 
 
 def classify_error(error_type: str) -> str:
@@ -18,7 +27,7 @@ def classify_error(error_type: str) -> str:
     """
     lowered = error_type.lower()
     if "429" in lowered or "rate" in lowered or "quota" in lowered or "throttl" in lowered:
-        return "rate_limit"
+        return RATE_LIMIT
     if "timeout" in lowered or "timed out" in lowered or "deadline" in lowered:
         return "timeout"
     if "content" in lowered and ("filter" in lowered or "policy" in lowered):
@@ -49,6 +58,14 @@ SPEC = SignalSpec(
             "returns provider errors (rate limits, 5xx, timeouts) more often than its reference",
             ("model",),
             slot="error_rate",
+        ),
+        StreamSpec(
+            "rate_limit",
+            "AIFMProviderRateLimited",
+            "A model provider's rate limits came in a burst over their reference.",
+            "is rate-limited (429, quota) far more often than its reference",
+            ("model",),
+            slot="rate_limit",
         ),
     ),
     ratio_level="model",
