@@ -78,6 +78,7 @@ bench: $(BUILT)
 	$(PY) bench/bench_replay_embeddings.py
 	$(PY) bench/bench_semantic.py
 	$(PY) bench/bench_diurnal.py
+	$(PY) bench/bench_rate_limits.py
 	$(PY) bench/bench_tcpd.py
 
 # Regenerate the bundled sample (tests check that the committed one matches).

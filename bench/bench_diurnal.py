@@ -36,6 +36,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from diurnal_history import DAY, diurnal_events, diurnal_labels, history_start  # noqa: E402
 
+from monitor.events import parse_ts  # noqa: E402
 from monitor.pipeline import Pipeline  # noqa: E402
 from monitor.replay.scoring import score  # noqa: E402
 from monitor.replay.simulate import write_boundaries  # noqa: E402
@@ -45,6 +46,8 @@ from monitor.thresholds import REPO_THRESHOLDS, load_thresholds, parse_threshold
 #: Detector parameters that make a detector stationary: the reference learned in warm-up, then frozen
 #: (CUSUM), or one rate for every hour of the day (Bernoulli CUSUM).
 STATIONARY = {"memory": 0.0, "by_hour": False, "level_memory": 0.0}
+#: The first minutes of a rate-limit burst whose rate limits are counted: what any detector had to go on by the 10-minute target.
+EARLY_SECONDS = 600.0
 
 
 def variants(extra: Path | None = None) -> dict:
@@ -67,13 +70,20 @@ def run(days: float, seed: int, incidents: bool, extra: Path | None = None) -> d
     pipelines = {name: Pipeline(thresholds, boundaries) for name, thresholds in variants(extra).items()}
     findings = {name: [] for name in pipelines}
     events = 0
+    early = [(label, label.start, label.start + EARLY_SECONDS) for label in diurnal_labels(days) if label.signal == "error_rate"]
+    early_rate_limits = [0] * len(early)
     started = time.perf_counter()
     for event in diurnal_events(days, seed=seed, incidents=incidents):
         record = json.dumps(event).encode()
         events += 1
+        if event.get("error_type") == "rate_limit_exceeded":
+            at = parse_ts(event["ts"])
+            for index, (label, begin, end) in enumerate(early):
+                if begin <= at < end and event.get("model") == label.key["model"]:
+                    early_rate_limits[index] += 1
         for name, pipeline in pipelines.items():
             findings[name].extend(pipeline.process_record(record).findings)
-    return {"events": events, "seconds": time.perf_counter() - started, "findings": findings}
+    return {"events": events, "seconds": time.perf_counter() - started, "findings": findings, "early_rate_limits": list(zip((label for label, _, _ in early), early_rate_limits, strict=True))}
 
 
 def main(argv=None) -> int:
@@ -112,6 +122,9 @@ def week(days: float, seed: int, extra: Path | None, per_day: dict, delays: dict
     labelled = run(days, seed, incidents=True, extra=extra)
     labels = diurnal_labels(days)
     print(f"week with {len(labels)} incidents out of place for their hour: {labelled['events']:,} events")
+    for (label, count), (_, clean_count) in zip(labelled["early_rate_limits"], clean["early_rate_limits"], strict=True):
+        print(f"  rate limits of {label.key['model']} in the first {EARLY_SECONDS / 60:.0f} minutes of its error_rate incident: {count} "
+              f"(clean week, same minutes: {clean_count})")
     for name, found in labelled["findings"].items():
         result = score(found, labels)
         for incident, delay in result.detected:
