@@ -84,13 +84,13 @@ def test_no_hostile_record_escapes_the_per_record_path_or_takes_long(shared_proc
     raw = _record(events, batch)
     (pipeline,) = shared_processor.pipelines()
     accepted, rejected = sum(pipeline.events_by_kind.values()), sum(pipeline.rejects_by_reason.values())
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: what the record costs, not how busy the machine's other processes keep it
     output = shared_processor.handle("ai.events", 0, shared_processor.next_offset(), raw)  # handle, not handle_safely: nothing may escape
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     accepted, rejected = sum(pipeline.events_by_kind.values()) - accepted, sum(pipeline.rejects_by_reason.values()) - rejected
     assert accepted + rejected >= 1, "every record is processed or rejected"
     assert len(output.dead_letters) == rejected, "every reject is kept as a dead letter"
-    assert elapsed < 0.5, f"one record took {elapsed * 1000:.0f} ms"
+    assert elapsed < 0.5, f"one record took {elapsed * 1000:.0f} ms of CPU"
     for _signal, _detector, _key, detector, _count in pipeline.streams():
         reference = getattr(detector, "reference", None)
         if isinstance(reference, tuple):
