@@ -40,6 +40,7 @@ from monitor.events import parse_ts  # noqa: E402
 from monitor.pipeline import Pipeline  # noqa: E402
 from monitor.replay.scoring import score  # noqa: E402
 from monitor.replay.simulate import write_boundaries  # noqa: E402
+from monitor.signals.error_rate import RATE_LIMIT, classify_error  # noqa: E402
 from monitor.signals.tool_scope import load_boundaries  # noqa: E402
 from monitor.thresholds import REPO_THRESHOLDS, load_thresholds, parse_thresholds  # noqa: E402
 
@@ -76,7 +77,7 @@ def run(days: float, seed: int, incidents: bool, extra: Path | None = None) -> d
     for event in diurnal_events(days, seed=seed, incidents=incidents):
         record = json.dumps(event).encode()
         events += 1
-        if event.get("error_type") == "rate_limit_exceeded":
+        if "error_type" in event and classify_error(event["error_type"]) == RATE_LIMIT:
             at = parse_ts(event["ts"])
             for index, (label, begin, end) in enumerate(early):
                 if begin <= at < end and event.get("model") == label.key["model"]:

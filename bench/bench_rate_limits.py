@@ -5,8 +5,8 @@ following the day and the week, 0.3% errors at 3 a.m. and 1.2% at the peak, a th
 them rate limits); in the incident weeks gpt-4o's rate limits rise by 3.6% of its calls
 for 30 minutes at 5 a.m. on day 4. The error_rate signal's two detectors from
 alerts/thresholds.yaml read the same calls, one per model as in the pipeline: ``rate``
-(every error) and ``rate_limit`` (rate limits only), and ``rate_limit`` once more at each
-``--h``. Printed per detector: false alarms per day over the clean weeks, and the delay
+(every error) as shipped, and ``rate_limit`` (rate limits only) at each ``--h`` and at the
+shipped one. Printed per detector: false alarms per day over the clean weeks, and the delay
 of the first alarm inside the burst (or "missed" within 15 minutes after it).
 
 Then clean histories of the stationary simulator (``monitor.replay.simulate``: 0.33%
@@ -40,23 +40,22 @@ LATE = 900.0
 
 
 def detectors(h_values: list[float]) -> dict[str, tuple[str, object]]:
-    """name -> (what it reads: "error" or "rate_limit", a spec that builds the detector)."""
+    """name -> (what it reads: "error" or "rate_limit", a spec that builds the detector): all errors as shipped, rate limits at each h."""
     config = load_thresholds().signals["error_rate"]
-    chosen = {"rate (all errors)": ("error", config.detector_for("rate")), "rate_limit (shipped)": ("rate_limit", config.detector_for("rate_limit"))}
-    for h in h_values:
-        spec = config.detector_for("rate_limit")
-        chosen[f"rate_limit at h {h:g}"] = ("rate_limit", type(spec)(spec.method, {**spec.params, "h": h}))
+    spec = config.detector_for("rate_limit")
+    shipped = float(spec.params["h"])
+    chosen = {"rate (all errors)": ("error", config.detector_for("rate"))}
+    for h in sorted({*h_values, shipped}):
+        chosen[f"rate_limit at h {h:g}" + (" (shipped)" if h == shipped else "")] = ("rate_limit", type(spec)(spec.method, {**spec.params, "h": h}))
     return chosen
 
 
-def week(seed: int, chosen: dict, burst: bool, min_samples: int) -> dict[str, list[tuple[str, float]]]:
-    """Each detector's alarms (model, time) over one diurnal week's model calls; with ``burst``, until 15 minutes after it."""
-    begin, end = BURST.window(history_start())
-    days = (end + LATE - history_start()) / DAY if burst else 7.0
+def alarms(events, chosen: dict, min_samples: int) -> dict[str, list[tuple[str, float]]]:
+    """Each detector's alarms (model, time) on the model calls of ``events``, one detector per model, past the signal's minimum-sample floor."""
     built: dict[str, dict] = {name: {} for name in chosen}
     counts: dict[str, int] = {}
-    alarms: dict[str, list[tuple[str, float]]] = {name: [] for name in chosen}
-    for event in diurnal_events(days, seed=seed, incidents=burst):
+    found: dict[str, list[tuple[str, float]]] = {name: [] for name in chosen}
+    for event in events:
         if event["kind"] != "model_call":
             continue
         model, ts, error = event["model"], parse_ts(event["ts"]), event.get("error_type")
@@ -65,27 +64,25 @@ def week(seed: int, chosen: dict, burst: bool, min_samples: int) -> dict[str, li
         for name, (reads, spec) in chosen.items():
             detector = built[name].get(model) or built[name].setdefault(model, spec.build())
             if detector.update(rate_limited if reads == "rate_limit" else error is not None, ts).drift_detected and counts[model] >= min_samples:
-                alarms[name].append((model, ts))
-    return alarms
+                found[name].append((model, ts))
+    return found
+
+
+def week(seed: int, chosen: dict, burst: bool, min_samples: int) -> dict[str, list[tuple[str, float]]]:
+    """Each detector's alarms over one diurnal week; with ``burst``, until 15 minutes after it."""
+    begin, end = BURST.window(history_start())
+    days = (end + LATE - history_start()) / DAY if burst else 7.0
+    return alarms(diurnal_events(days, seed=seed, incidents=burst), chosen, min_samples)
 
 
 def stationary_false_alarms(histories: int, chosen: dict, min_samples: int) -> dict[str, int]:
     """Alarms of each rate-limit detector on clean stationary simulator histories of 40,000 events."""
-    total = {name: 0 for name, (reads, _) in chosen.items() if reads == "rate_limit"}
+    rate_limit_detectors = {name: entry for name, entry in chosen.items() if entry[0] == "rate_limit"}
+    total = dict.fromkeys(rate_limit_detectors, 0)
     for seed in range(1, histories + 1):
         events, _ = simulate(40_000, seed=seed, incidents=False)
-        built = {name: {} for name in total}
-        counts: dict[str, int] = {}
-        for event in events:
-            if event["kind"] != "model_call":
-                continue
-            model, ts = event["model"], parse_ts(event["ts"])
-            counts[model] = counts.get(model, 0) + 1
-            rate_limited = "error_type" in event and classify_error(event["error_type"]) == RATE_LIMIT
-            for name in total:
-                detector = built[name].get(model) or built[name].setdefault(model, chosen[name][1].build())
-                if detector.update(rate_limited, ts).drift_detected and counts[model] >= min_samples:
-                    total[name] += 1
+        for name, found in alarms(events, rate_limit_detectors, min_samples).items():
+            total[name] += len(found)
     return total
 
 
@@ -112,12 +109,12 @@ def main(argv=None) -> int:
         found = sorted(d for d in delays[name] if d is not None)
         shown = ", ".join("missed" if d is None else f"{d:.1f}" for d in delays[name])
         middle = f"median {median(found):.1f} min" if found else "never found"
-        print(f"  {name:22} clean: {false_alarms[name] / (7 * args.weeks):.3f} false alarms per day; burst found {len(found)}/{args.weeks}, {middle}, within 10 min {sum(d <= 10 for d in found)}/{args.weeks} ({shown})")
+        print(f"  {name:28} clean: {false_alarms[name] / (7 * args.weeks):.3f} false alarms per day; burst found {len(found)}/{args.weeks}, {middle}, within 10 min {sum(d <= 10 for d in found)}/{args.weeks} ({shown})")
     if args.histories:
         stationary = stationary_false_alarms(args.histories, chosen, min_samples)
         print(f"{args.histories} clean stationary simulator histories of 40,000 events (0.33% rate limits all day): false alarms")
         for name, count in stationary.items():
-            print(f"  {name:22} {count}")
+            print(f"  {name:28} {count}")
     return 0
 
 

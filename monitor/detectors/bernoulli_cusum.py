@@ -13,8 +13,6 @@ _HOURS = 24
 PENDING_FRACTION = 0.5
 #: An hour's rate is smoothed over the hours within this many of it, weighted 1, 2, 3, 2, 1 (one more than the radius less the distance).
 _RADIUS = 2
-#: (offset, weight) of each hour an hour's rate is smoothed over.
-_KERNEL = tuple((offset, _RADIUS + 1 - abs(offset)) for offset in range(-_RADIUS, _RADIUS + 1))
 
 
 def _one_standard_error(ones: float) -> float:
@@ -49,7 +47,7 @@ class HourlyProfile:
 
     def near(self, hour: int) -> tuple[int, int]:
         """Observations and ones in the five hours an hour's rate is smoothed over."""
-        hours = [(hour + offset) % _HOURS for offset, _ in _KERNEL]
+        hours = [(hour + offset) % _HOURS for offset in range(-_RADIUS, _RADIUS + 1)]
         return sum(self.n[h] for h in hours), sum(self.ones[h] for h in hours)
 
     def rates(self) -> list[float]:
@@ -271,7 +269,7 @@ class BernoulliCUSUM(Detector):
         expected = 0.0  # the profile's count for the hours seen since the last alarm
         for index in range(_HOURS):
             expected += since[index] * rates[index]
-        counted = sum(self._since)
+        counted = sum(since)
         if not expected > 0 or not counted:
             return min(flat, 0.99)
         level = (self._ones + 0.5) / (expected * (self._n + 1.0) / counted)
