@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.detectors.cusum import CUSUM
+from monitor.events import decode_record
 from monitor.pipeline import Pipeline
 from monitor.signals.agent_loop import SessionTracker
 from monitor.worker.processor import StreamProcessor
@@ -113,6 +114,15 @@ def shared_processor():
     processor = _CountingProcessor(load_thresholds(), Boundaries())
     processor.assign("ai.events", 0)
     return processor
+
+
+def test_a_hostile_vector_is_rejected_at_its_first_value_not_after_parsing_it_all():
+    # msgspec parses a number near 1e308 in ~14 us: 20,000 of them would cost ~0.3 s before any range check
+    record = encode(model_call(0, embedding=[1e308] * 20_000, logprobs=[-1e308] * 20_000))
+    started = time.process_time()
+    events, (reject,) = decode_record(record)
+    assert time.process_time() - started < 0.02
+    assert not events and reject.reason == "schema" and "embedding" in reject.detail
 
 
 def test_one_huge_latency_in_the_warm_up_is_rejected_and_could_not_blind_the_detector_anyway(thresholds):
