@@ -86,30 +86,36 @@ def stationary_false_alarms(histories: int, chosen: dict, min_samples: int) -> d
     return total
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weeks", type=int, default=20)
-    parser.add_argument("--h", type=lambda text: [float(h) for h in text.split(",")], default=[9.0, 10.0, 11.0, 12.0])
-    parser.add_argument("--histories", type=int, default=64, help="clean stationary simulator histories (0: skip)")
-    args = parser.parse_args(argv)
-    chosen = detectors(args.h)
-    min_samples = load_thresholds().signals["error_rate"].min_samples
+def diurnal_report(weeks: int, chosen: dict, min_samples: int) -> None:
+    """Print each detector's false alarms per day over the clean weeks and its delays on the burst weeks."""
     start = history_start()
     begin, end = BURST.window(start)
     false_alarms = {name: 0 for name in chosen}
     delays: dict[str, list[float | None]] = {name: [] for name in chosen}
-    for seed in range(1, args.weeks + 1):
+    for seed in range(1, weeks + 1):
         for name, found in week(seed, chosen, False, min_samples).items():
             false_alarms[name] += len(found)
         for name, found in week(seed, chosen, True, min_samples).items():
             inside = [ts for model, ts in found if model == BURST.key["model"] and begin <= ts <= end + LATE]
             delays[name].append((inside[0] - begin) / 60 if inside else None)
-    print(f"{args.weeks} diurnal weeks (seeds 1-{args.weeks}), 3 models; rate limits of {BURST.key['model']} +3.6% of its calls for {BURST.minutes:g} minutes at {BURST.hour:g} a.m.:")
+    print(f"{weeks} diurnal weeks (seeds 1-{weeks}), 3 models; rate limits of {BURST.key['model']} +3.6% of its calls for {BURST.minutes:g} minutes at {BURST.hour:g} a.m.:")
     for name in chosen:
         found = sorted(d for d in delays[name] if d is not None)
         shown = ", ".join("missed" if d is None else f"{d:.1f}" for d in delays[name])
         middle = f"median {median(found):.1f} min" if found else "never found"
-        print(f"  {name:28} clean: {false_alarms[name] / (7 * args.weeks):.3f} false alarms per day; burst found {len(found)}/{args.weeks}, {middle}, within 10 min {sum(d <= 10 for d in found)}/{args.weeks} ({shown})")
+        print(f"  {name:28} clean: {false_alarms[name] / (7 * weeks):.3f} false alarms per day; burst found {len(found)}/{weeks}, {middle}, within 10 min {sum(d <= 10 for d in found)}/{weeks} ({shown})")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weeks", type=int, default=20, help="diurnal weeks, clean and with the burst (0: skip)")
+    parser.add_argument("--h", type=lambda text: [float(h) for h in text.split(",")], default=[9.0, 10.0, 11.0, 12.0])
+    parser.add_argument("--histories", type=int, default=64, help="clean stationary simulator histories (0: skip)")
+    args = parser.parse_args(argv)
+    chosen = detectors(args.h)
+    min_samples = load_thresholds().signals["error_rate"].min_samples
+    if args.weeks:
+        diurnal_report(args.weeks, chosen, min_samples)
     if args.histories:
         stationary = stationary_false_alarms(args.histories, chosen, min_samples)
         print(f"{args.histories} clean stationary simulator histories of 40,000 events (0.33% rate limits all day): false alarms")
