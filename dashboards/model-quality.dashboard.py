@@ -31,6 +31,18 @@ dashboard = new_dashboard(
         ratio("feedback", "Negative feedback rate", "Share of feedback events that were negative (user thumbs-down or eval failure)."),
         detector("feedback", "Negative feedback detector vs threshold"),
         ratio("error_rate", "Provider error rate", "Share of model calls that failed: rate limits, 5xx, timeouts."),
+        timeseries(
+            "Provider errors by class",
+            [
+                target(
+                    f"sum by (model, error_class) (rate({queries.select('aifm_model_errors_total', sel)}[{RATE}]))\n/ ignoring(error_class) group_left\n"
+                    + queries.events_rate("error_rate", sel, RATE, ("model",)),
+                    "{{model}} {{error_class}}",
+                )
+            ],
+            unit="percentunit",
+            description="Share of model calls failing, per error class: rate limits (the quota: AIFMProviderRateLimited) against server errors and timeouts (the provider's health).",
+        ),
         detector("error_rate", "Provider error detector vs threshold", "rate"),
         detector("error_rate", "Rate-limit detector vs threshold", "rate_limit", "Rate limits (429, quota, throttling) alone: a burst of them is diluted in the rate of all errors."),
         row("Output content"),

@@ -3,7 +3,7 @@ cimport cython
 
 
 cdef class Metrics:
-    cdef public object registry, build_info, events, rejected, findings, version_changes, blocked_tool_calls, kill_switch_events, tokens
+    cdef public object registry, build_info, events, rejected, findings, version_changes, blocked_tool_calls, kill_switch_events, tokens, model_errors
     cdef public dict signal_counts, last_finding_at, finding_severities, _serving, model_latency, per_token_latency
     cdef public object embedder, cap, serving_version, processing
     cdef public double last_event_ts, last_processed_at
@@ -11,7 +11,7 @@ cdef class Metrics:
     cdef public object snapshot_bytes, consumer_lag, assigned_partitions, rebalances, commit_latency, broker_up, broker_errors
     cdef public object otlp_ignored, otlp_joined, otlp_waiting
 
-    @cython.locals(by_signal=dict, counts=list, value=dict, scope=dict, latency=dict, usage=dict, buckets=_Buckets)
+    @cython.locals(by_signal=dict, counts=list, value=dict, scope=dict, latency=dict, error=dict, usage=dict, buckets=_Buckets)
     cpdef void observe_event(self, event, dict signals, tuple labels)
 
 

@@ -37,6 +37,7 @@ from monitor.findings import ALERT_NAMES, FINDING_KEYS, finding_severity
 from monitor.keys import SeriesCap
 from monitor.otel.mapping import IGNORED_KINDS
 from monitor.signals import MODEL_VERSION, SERIES_LABELS, SPECS
+from monitor.signals.error_rate import ERROR_CLASSES
 from monitor.signals.spec import KEY_LABELS
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -63,6 +64,7 @@ class Metrics:
         self.blocked_tool_calls = Tally()  # (agent, tool)
         self.kill_switch_events = Tally(dict.fromkeys(CONTROL_ACTIONS, 0))  # action
         self.tokens = Tally()  # (model, "input" | "output")
+        self.model_errors = Tally()  # (model, error class)
         self.finding_severities: dict[tuple[str, str], tuple[str, str]] = {}  # (signal, detector) -> (alert, severity)
         self.embedder = None  # set by the worker in embedding sample mode
         self.cap = SeriesCap()  # worker-wide: partitions cap their own keys, this caps what the worker exports
@@ -136,6 +138,9 @@ class Metrics:
             buckets.observe(latency["seconds"])
             if latency["per_token_seconds"] is not None:
                 self.per_token_latency[model].observe(latency["per_token_seconds"])
+        error = signals.get("error_rate")
+        if error is not None and error["flag"]:
+            self.model_errors[(model, error["error_class"])] += 1
         usage = signals.get("usage")
         if usage is not None:
             if usage["input_tokens"] is not None:
@@ -230,6 +235,7 @@ class _EventCounters:
         ("version_changes", "aifm_model_version_changes", "Serving model version changes seen.", ("model", "model_version")),
         ("blocked_tool_calls", "aifm_tool_calls_blocked", "Tool calls a pre-call gate blocked.", ("agent", "tool")),
         ("kill_switch_events", "aifm_kill_switch_events", "Control events, by action.", ("action",)),
+        ("model_errors", "aifm_model_errors", "Failed model calls, by model and error class (rate_limit, timeout, server_error, ...).", ("model", "error_class")),
         ("tokens", "aifm_model_tokens", "Tokens of model calls, by model and direction (input, output; a failed call's output is not counted).", ("model", "direction")),
     )
 
@@ -250,6 +256,8 @@ class _EventCounters:
                 items = ((series, signal_flagged.get(series, 0)) for series in signal_events)
             elif attribute == "blocked_tool_calls":
                 items = {**_expected_blocked(signal_events), **metrics.blocked_tool_calls}.items()
+            elif attribute == "model_errors":
+                items = {**_expected_errors(signal_events), **metrics.model_errors}.items()
             elif attribute == "findings":
                 items = {**_expected_findings(signal_events, metrics.finding_severities), **metrics.findings}.items()
             else:
@@ -322,6 +330,11 @@ def _embedding_families(embedder):
 
 def _expected_blocked(signal_events: Tally) -> dict:
     return {(agent, tool): 0 for (signal, _model, agent, tool) in signal_events if signal == "tool_scope"}
+
+
+def _expected_errors(signal_events: Tally) -> dict:
+    """Every error class at 0 for each model whose calls were checked, so rate() sees a model's first rate limit too."""
+    return {(model, error_class): 0 for (signal, model, _agent, _tool) in signal_events if signal == "error_rate" for error_class in ERROR_CLASSES}
 
 
 def _expected_findings(signal_events: Tally, severities: dict) -> dict:

@@ -194,6 +194,19 @@ def test_metrics_exposition_uses_bounded_labels_and_never_text(processor):
     assert 'aifm_detector_threshold{agent="",detector="rate",model="gpt-4o",signal="refusal",tool=""} 9.0' in text
 
 
+def test_failed_model_calls_are_counted_by_error_class_each_class_from_zero(processor):
+    processor.assign("ai.events", 0)
+    processor.handle("ai.events", 0, 0, encode(model_call(0, model="gpt-4o")))
+    processor.handle("ai.events", 0, 1, encode(model_call(1, model="claude", error_type="429 Too Many Requests: SECRET-QUOTA")))
+    processor.handle("ai.events", 0, 2, encode(model_call(2, model="claude", error_type="RateLimitError")))
+    processor.handle("ai.events", 0, 3, encode(model_call(3, model="claude", error_type="ReadTimeout")))
+    text = generate_latest(processor.metrics.registry).decode()
+    assert "SECRET" not in text and "RateLimitError" not in text, "the class is the label, never the provider's text"
+    assert 'aifm_model_errors_total{error_class="rate_limit",model="claude"} 2.0' in text
+    assert 'aifm_model_errors_total{error_class="timeout",model="claude"} 1.0' in text
+    assert 'aifm_model_errors_total{error_class="rate_limit",model="gpt-4o"} 0.0' in text, "a model's first rate limit is a rise rate() can see"
+
+
 @pytest.mark.timeout(60)
 def test_the_faust_agent_routes_findings_and_dead_letters(thresholds, monkeypatch):
     import asyncio

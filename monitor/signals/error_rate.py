@@ -17,6 +17,8 @@ from monitor.signals.spec import SignalSpec, StreamSpec
 
 #: The error class of a rate limit (429, quota, throttling): the class the rate_limit stream counts.
 RATE_LIMIT = "rate_limit"
+#: Every class :func:`classify_error` returns: a bounded set, the ``error_class`` label of ``aifm_model_errors_total``.
+ERROR_CLASSES = (RATE_LIMIT, "timeout", "content_filter", "server_error", "client_error", "other")
 
 
 def classify_error(error_type: str) -> str:
