@@ -30,6 +30,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as LogRecordProto
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
+from monitor.events import finite_float
+
 #: Which OTLP signal a record holds; the topic (or the JSON's top-level key) says which.
 SPANS, LOGS = "spans", "logs"
 
@@ -217,7 +219,7 @@ def _value(value, depth: int) -> Any:
 # OTLP/JSON differs from protobuf's canonical JSON mapping only in its ids, which are hex
 # instead of base64: they are converted, then each element is parsed by json_format on its own.
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
-_json_decoder = msgspec.json.Decoder()
+_json_decoder = msgspec.json.Decoder(float_hook=finite_float)  # numbers near 1e308 at ~0.2 us each, not msgspec's ~14 us
 _json_encoder = msgspec.json.Encoder()
 
 
