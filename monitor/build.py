@@ -118,6 +118,8 @@ def stale_extensions(package_dir: Path = Path(__file__).parent) -> list[str]:
 
     An editable install keeps the extensions it built beside the sources; one edited
     since would shadow the edit. ``make build`` rebuilds them; until then they are not used.
+    A module compiled against a stale one is stale too: its extension cannot load beside
+    that module's source (Cython checks the size of the types it cimports).
     """
     stale = []
     for name in COMPILED_MODULES:
@@ -125,8 +127,11 @@ def stale_extensions(package_dir: Path = Path(__file__).parent) -> list[str]:
         built = [path for suffix in importlib.machinery.EXTENSION_SUFFIXES if (path := base.with_name(base.name + suffix)).exists()]
         if not built:
             continue
-        sources = [path for path in (base.with_suffix(".py"), *_declarations(package_dir, name)) if path.exists()]
+        sources = [path for path in (base.with_suffix(".py"), *(_declaration(package_dir, module) for module in _compiled_against(package_dir, name))) if path.exists()]
         if max(path.stat().st_mtime for path in sources) > min(path.stat().st_mtime for path in built):
+            stale.append(name)
+    for name in COMPILED_MODULES:
+        if name not in stale and not _compiled_against(package_dir, name).isdisjoint(stale):
             stale.append(name)
     return stale
 
@@ -135,19 +140,22 @@ def _path_of(package_dir: Path, name: str) -> Path:
     return package_dir.joinpath(*name.split(".")[1:])
 
 
-def _declarations(package_dir: Path, name: str, seen: set[str] | None = None) -> list[Path]:
-    """A module's ``.pxd`` and those it cimports from ``monitor``, transitively (what it is compiled against)."""
+def _declaration(package_dir: Path, name: str) -> Path:
+    return _path_of(package_dir, name).with_suffix(".pxd")
+
+
+def _compiled_against(package_dir: Path, name: str, seen: set[str] | None = None) -> set[str]:
+    """``name`` and the modules of ``monitor`` whose ``.pxd`` its own ``.pxd`` cimports, transitively (what it is compiled against)."""
     seen = set() if seen is None else seen
-    declaration = _path_of(package_dir, name).with_suffix(".pxd")
+    declaration = _declaration(package_dir, name)
     if name in seen or not declaration.exists():
-        return []
+        return seen
     seen.add(name)
-    found = [declaration]
     for line in declaration.read_text().splitlines():
         words = line.split()
         if len(words) > 2 and words[0] == "from" and words[1].startswith("monitor.") and words[2] == "cimport":
-            found += _declarations(package_dir, words[1], seen)
-    return found
+            _compiled_against(package_dir, words[1], seen)
+    return seen
 
 
 def choose_build() -> None:

@@ -51,6 +51,17 @@ def test_an_extension_older_than_its_source_or_a_declaration_it_is_compiled_agai
         os.utime(path, (3_000, 3_000))
         assert stale_extensions(tmp_path) == [name], path.name
         os.utime(path, (1_000, 1_000))
+    # the module it cimports, edited and built: stale itself, and so is the module compiled against it,
+    # whose extension would fail to load beside that module's source
+    base_source = cimported.with_suffix(".py")
+    base_source.write_text("")
+    base_extension = base_source.with_name(base_source.stem + importlib.machinery.EXTENSION_SUFFIXES[0])
+    base_extension.write_bytes(b"")
+    os.utime(base_extension, (2_000, 2_000))
+    os.utime(base_source, (1_000, 1_000))
+    assert stale_extensions(tmp_path) == []
+    os.utime(base_source, (3_000, 3_000))
+    assert stale_extensions(tmp_path) == [COMPILED_MODULES[0], name]
 
 
 _CROSS_BUILD = """
