@@ -29,6 +29,7 @@ COMPILED_MODULES = (
     "monitor.detectors.bernoulli_cusum",
     "monitor.detectors.event_rate",
     "monitor.detectors.embedding_drift",
+    "monitor.rounding",
     "monitor.pipeline.core",
     "monitor.pipeline.streams",
     "monitor.pipeline.cooldown",

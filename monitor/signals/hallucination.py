@@ -32,6 +32,7 @@ from functools import lru_cache
 
 import Stemmer
 
+from monitor.rounding import round_to
 from monitor.signals.spec import UNIT, Option, SignalSpec, StreamSpec
 
 _stem_word = Stemmer.Stemmer("english").stemWord
@@ -135,7 +136,7 @@ def context_support(output_text: str, context: list[str]) -> float | None:
         remaining -= len(passage)
         if remaining <= 0:
             break
-    return round(len(supported) / len(answer), 4)
+    return round_to(len(supported) / len(answer), 4)
 
 
 def hallucination_signal(
@@ -185,7 +186,7 @@ def hallucination_signal(
             flag = True
     if not result:
         return None
-    result["score"] = round(score, 4)
+    result["score"] = round_to(score, 4)
     result["flag"] = flag
     return result
 

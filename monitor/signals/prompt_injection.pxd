@@ -1,6 +1,8 @@
 # Types for the compiled build (monitor/build.py); prompt_injection.py is the source, and runs as it is without a compiler.
 cimport cython
 
+from monitor.rounding cimport round_to
+
 
 @cython.locals(kind=type, value_kind=type)
 cpdef list _texts(content, list found=*, Py_ssize_t depth=*)

@@ -37,6 +37,7 @@ try:  # re's own parser (CPython 3.11+): where it is missing, every cue is searc
 except ImportError:
     _regex_parser = None
 
+from monitor.rounding import round_to
 from monitor.semantic import margin_weight
 from monitor.signals.spec import NON_NEGATIVE, SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
 
@@ -352,7 +353,7 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
             if _matches_at_starts(pattern, text, lowered, present, starts) if aligned and starts is not None else pattern.search(text) is not None:
                 found.append(name)
                 keep *= 1.0 - weight
-    return round(1.0 - keep, 4), found
+    return round_to(1.0 - keep, 4), found
 
 
 def _matches_at_starts(pattern: re.Pattern, text: str, lowered: str, present: frozenset, starts: frozenset) -> bool:
@@ -429,7 +430,7 @@ def prompt_injection_signal(
     if semantic_margin is not None:
         weight = margin_weight(semantic_margin, margin_from, margin_full, SEMANTIC_TOP_WEIGHT)
         if weight > 0:
-            score = round(1.0 - (1.0 - score) * (1.0 - weight), 4)
+            score = round_to(1.0 - (1.0 - score) * (1.0 - weight), 4)
             cues = [*cues, SEMANTIC_CUE]
     return {"flag": score >= flag_score, "score": score, "source": source, "cues": cues}
 

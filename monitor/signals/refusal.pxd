@@ -1,6 +1,8 @@
 # Types for the compiled build (monitor/build.py); refusal.py is the source, and runs as it is without a compiler.
 cimport cython
 
+from monitor.rounding cimport round_to
+
 
 @cython.locals(start=Py_ssize_t)
 cpdef str _prepare(str text)

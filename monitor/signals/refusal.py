@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 
+from monitor.rounding import round_to
 from monitor.semantic import margin_weight
 from monitor.signals.spec import SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
 
@@ -222,7 +223,7 @@ def refusal_score(text: str) -> float:
             if trigger in triggers and _cue_found(prepared, trigger, pattern, lead, anchored):
                 keep *= 1.0 - weight
                 break
-    return round(1.0 - keep, 4)
+    return round_to(1.0 - keep, 4)
 
 
 def refusal_signal(
@@ -242,8 +243,8 @@ def refusal_signal(
     if semantic_margin is None:
         return {"score": score, "flag": score >= flag_score}
     semantic = margin_weight(semantic_margin, margin_from, margin_full) if score > 0.0 else 0.0
-    combined = round(1.0 - (1.0 - score) * (1.0 - semantic), 4)
-    return {"score": combined, "flag": combined >= flag_score, "lexical": score, "semantic": round(semantic, 4)}
+    combined = round_to(1.0 - (1.0 - score) * (1.0 - semantic), 4)
+    return {"score": combined, "flag": combined >= flag_score, "lexical": score, "semantic": round_to(semantic, 4)}
 
 
 SPEC = SignalSpec(
