@@ -3,10 +3,12 @@
 from monitor.pipeline.streams cimport KeyStreams, KeyTable, Stream
 from monitor.signals.agent_loop cimport SessionTracker
 from monitor.signals.audit_gap cimport AuditGap
+from monitor.signals.kill_switch cimport KillSwitchState
 
 
 cdef class Pipeline:
-    cdef public object thresholds, boundaries, observer, keys, kill_switch, cooldowns, otlp
+    cdef public object thresholds, boundaries, observer, keys, cooldowns, otlp
+    cdef public KillSwitchState kill_switch
     cdef public KeyTable key_streams
     cdef public SessionTracker sessions
     cdef public AuditGap _audit_gap

@@ -57,9 +57,13 @@ class AuditGap:
             fields, values = self._failed_fields[kind], self._failed_getters[kind](event)
         else:
             fields, values = self._fields[kind], self._getters[kind](event)
-        if None not in values and "" not in values:
+        # (a decoded field is "" only as a str: tested so, with no rich comparison per value)
+        for value in values:
+            if value is None or (isinstance(value, str) and not value):
+                break
+        else:
             return {"flag": False, "missing": []}
-        missing = [name for name, value in zip(fields, values) if value is None or value == ""]
+        missing = [name for name, value in zip(fields, values) if value is None or (isinstance(value, str) and not value)]
         return {"flag": True, "missing": missing}
 
 

@@ -12,12 +12,17 @@ from monitor.signals.spec import NON_NEGATIVE, Option, SignalSpec, StreamSpec
 
 
 class KillSwitchState:
-    """Which agents and models are halted, and since when (event time)."""
+    """Which agents and models are halted, and since when (event time).
+
+    ``any_halted``: whether any is, read before every call (a field, not a property: in the
+    compiled build the pipeline reads it from the extension type's struct).
+    """
 
     def __init__(self, *, grace_seconds: float):
         self.grace_seconds = grace_seconds
         self._halted_agents: dict[str, float] = {}
         self._halted_models: dict[str, float] = {}
+        self.any_halted = False
 
     def state(self) -> list:
         return [self._halted_agents, self._halted_models]
@@ -26,10 +31,7 @@ class KillSwitchState:
         agents, models = state
         self._halted_agents = {str(name): float(ts) for name, ts in agents.items()}
         self._halted_models = {str(name): float(ts) for name, ts in models.items()}
-
-    @property
-    def any_halted(self) -> bool:
-        return bool(self._halted_agents or self._halted_models)
+        self.any_halted = bool(self._halted_agents or self._halted_models)
 
     def apply(self, action: str, target_agent: str | None, target_model: str | None, ts: float) -> None:
         if action == "kill_switch":
@@ -42,6 +44,7 @@ class KillSwitchState:
                 self._halted_agents.pop(target_agent, None)
             if target_model is not None:
                 self._halted_models.pop(target_model, None)
+        self.any_halted = bool(self._halted_agents or self._halted_models)
 
     def call_after_halt(self, agent: str | None, model: str | None, ts: float) -> dict | None:
         """``{"flag": True, "seconds_after_halt"}`` for a call past the grace period, else None."""
