@@ -98,6 +98,26 @@ def test_segment_zeroes_evidence_but_keeps_the_reference():
     assert detector.statistic == 0.0 and detector.reference == reference
 
 
+
+def test_by_hour_counts_each_event_in_the_hour_of_day_its_time_falls_in_at_every_boundary():
+    import math
+
+    rng = random.Random(5)
+    times = []
+    for hour in rng.sample(range(-48, 500_000), 300):
+        start = hour * 3600.0
+        times += [start, math.nextafter(start, -math.inf), math.nextafter(start, math.inf), start + rng.uniform(0, 3600), start + 3599.999]
+    times += [rng.uniform(0, 2e9) for _ in range(500)] + [float("nan"), float("inf"), -0.0, None, 1e17]
+    rng.shuffle(times)  # events arrive out of order, and the hour of the one before rarely holds
+    times += [1_700_000_000.0 + i for i in range(2000)]  # and in order, where it mostly does
+    detector = BernoulliCUSUM(warmup=10**6, by_hour=True)
+    expected = [0] * 24
+    for t in times:
+        detector.update(True, t)
+        if t is not None and math.isfinite(t):
+            expected[int(t // 3600.0) % 24] += 1
+    assert detector.state()[6][0] == expected
+
 def test_river_page_hinkley_through_the_adapter():
     stream = gaussian(31, 1000, 200, 1.0)
     detector = RiverDetector("page_hinkley", mode="up")

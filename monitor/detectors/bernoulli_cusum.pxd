@@ -34,5 +34,12 @@ cdef class BernoulliCUSUM(Detector):
     @cython.locals(burst=double)
     cpdef double statistic_value(self)
 
-    @cython.locals(pending=bint, total=double, burst=double)
+    cdef public object _at_hour
+    cdef public Py_ssize_t _at_slot
+    cdef public double _at_start
+
+    @cython.locals(seconds=double, start=double)
+    cpdef bint _place(self, t)
+
+    @cython.locals(pending=bint, total=double, burst=double, timed=bint)
     cpdef update(self, x, t=*)

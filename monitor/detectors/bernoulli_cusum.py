@@ -206,6 +206,9 @@ class BernoulliCUSUM(Detector):
         # An hour's rate is smoothed over five hours' observations: a quarter of the warm-up each is a warm-up's worth.
         self._profile = HourlyProfile(max(1, warmup // 4)) if self.by_hour else None
         self._hour: int | None = None  # the hour (since the epoch) the weights were derived for
+        # The hour of the latest timed update (since the epoch, and of the day) and the time it
+        # starts at: derived from event times, not state (see _place).
+        self._at_hour, self._at_slot, self._at_start = 0, 0, float("inf")
         self._drift_detected = False
         self.alarm_statistic = 0.0
         self._relearn()
@@ -351,26 +354,47 @@ class BernoulliCUSUM(Detector):
         """The in-control rate, or None while warming up."""
         return self._rate
 
+    def _place(self, t: float | None) -> bool:
+        """Whether event time ``t`` places an update in the profile's hours; if so, ``_at_hour`` and ``_at_slot`` are its hour since the epoch and of the day.
+
+        Most updates fall in the hour of the one before: two comparisons tell, instead of a
+        division. They agree with ``t // 3600`` exactly, since an hour starts at a whole
+        multiple of 3600 seconds (exact as a double below 2**52).
+        """
+        if self._profile is None or t is None:
+            return False
+        seconds = t
+        start = self._at_start
+        if start <= seconds < start + 3600.0:
+            return True
+        if not isfinite(seconds):
+            return False
+        hour = int(t // 3600.0)
+        self._at_hour = hour
+        self._at_slot = hour % _HOURS
+        start = hour * 3600.0
+        self._at_start = start if abs(start) < 2.0**52 else float("inf")
+        return True
+
     def update(self, x: bool | int, t: float | None = None) -> BernoulliCUSUM:
         """Test ``x``; ``t`` is its event time in seconds (only ``by_hour`` reads it)."""
         self._drift_detected = False
-        hour = None
-        if self._profile is not None and t is not None and isfinite(t):
-            hour = int(t // 3600.0)
+        timed = self._place(t)
+        hour = self._at_hour if timed else None
         if self._rate is None:
             self._n += 1
             if x:
                 self._ones += 1
-            if hour is not None:
-                self._profile.add(hour % _HOURS, x)
-                self._since[hour % _HOURS] += 1
+            if timed:
+                self._profile.add(self._at_slot, x)
+                self._since[self._at_slot] += 1
             if self._n >= self.warmup:
                 if self.p0 is not None:
                     self._set_reference(self.p0)
                 else:
                     self._set_reference(self._learned_rate(hour, t))
             return self
-        if hour is not None and hour != self._hour:
+        if timed and hour is not self._hour and hour != self._hour:
             self._set_reference(self._learned_rate(hour, t))
         pending = self._sum > PENDING_FRACTION * self.h or self._burst > PENDING_FRACTION * self.burst_h
         total = self._sum + (self._w1 if x else self._w0)
@@ -384,10 +408,10 @@ class BernoulliCUSUM(Detector):
             self._n += 1
             if x:
                 self._ones += 1
-            if hour is not None:
-                self._since[hour % _HOURS] += 1
+            if timed:
+                self._since[self._at_slot] += 1
                 if not pending:
-                    self._profile.add(hour % _HOURS, x)
+                    self._profile.add(self._at_slot, x)
                     if self.level_memory:
                         self._chunk[0] += 1
                         if x:
