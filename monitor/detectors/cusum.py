@@ -117,6 +117,7 @@ class CUSUM(Detector):
         self.k = float(k)
         self.h = float(h)
         self.direction = direction
+        self._rises, self._falls = direction != "down", direction != "up"  # the sides tested (read per update, as flags)
         self.clip = float(clip)
         self.memory = float(memory)
         self.test_after = test_after
@@ -172,9 +173,9 @@ class CUSUM(Detector):
 
     def statistic_value(self) -> float:
         """The cumulative sum compared with :attr:`threshold` (0 during warm-up, until ``test_after`` values)."""
-        if self.direction == "up":
+        if not self._falls:
             return self._upper
-        if self.direction == "down":
+        if not self._rises:
             return self._lower
         return max(self._upper, self._lower)
 
@@ -195,7 +196,7 @@ class CUSUM(Detector):
         if self._n < self.warmup:
             if self._n >= self.test_after:  # the floor: test against the warm-up's values so far
                 sd = sqrt(self._m2 / (self._n - 1))
-                if sd > 0 and isfinite(sd) and self._step(x, self._mean, sd, now):
+                if sd > 0 and sd - sd == 0.0 and self._step(x, self._mean, sd, now):  # (finite)
                     return self
             self._n += 1
             delta = x - self._mean
@@ -218,10 +219,10 @@ class CUSUM(Detector):
             z = self.clip
         elif z < -self.clip:
             z = -self.clip
-        if self.direction != "down":
+        if self._rises:
             upper = self._upper + z - self.k
             self._upper = upper if upper > 0.0 else 0.0
-        if self.direction != "up":
+        if self._falls:
             lower = self._lower - z - self.k
             self._lower = lower if lower > 0.0 else 0.0
         statistic = self.statistic_value()
@@ -274,8 +275,14 @@ class CUSUM(Detector):
         slope, this one follows a linear ramp without lag.
         """
         last = self._adapted_at
-        elapsed = t - last if last is not None and t > last else 0.0
-        self._adapted_at = t if last is None or t > last else last
+        elapsed = 0.0
+        if last is None:
+            self._adapted_at = t
+        else:
+            previous = last
+            if t > previous:
+                elapsed = t - previous
+                self._adapted_at = t
         decay = forgetting(elapsed, self.memory, self._weight, self.warmup)  # never below warmup observations' worth of weight
         bound = self.clip * self._sd
         x = min(max(x, self._level - bound), self._level + bound)  # a wild value moves it at most as far as a clipped one
@@ -287,7 +294,7 @@ class CUSUM(Detector):
         self._level = 2.0 * self._mean - self._smoothed
         self._weight = weight
         sd = sqrt(self._m2 / weight) if self._m2 > 0 else 0.0
-        if sd > 0 and isfinite(sd):
+        if sd > 0 and sd - sd == 0.0:  # (finite)
             self._sd = sd
 
     def segment(self) -> None:
