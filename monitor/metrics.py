@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -39,6 +38,7 @@ from monitor.otel.mapping import IGNORED_KINDS
 from monitor.signals import MODEL_VERSION, SERIES_LABELS, SPECS
 from monitor.signals.error_rate import ERROR_CLASSES
 from monitor.signals.spec import KEY_LABELS
+from monitor.tally import Tally
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 _PER_TOKEN_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)

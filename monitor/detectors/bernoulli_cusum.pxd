@@ -41,5 +41,5 @@ cdef class BernoulliCUSUM(Detector):
     @cython.locals(seconds=double, start=double)
     cpdef bint _place(self, t)
 
-    @cython.locals(pending=bint, total=double, burst=double, timed=bint)
+    @cython.locals(pending=bint, fraction=double, total=double, burst=double, timed=bint)
     cpdef update(self, x, t=*)

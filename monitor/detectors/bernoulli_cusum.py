@@ -396,7 +396,8 @@ class BernoulliCUSUM(Detector):
             return self
         if timed and hour is not self._hour and hour != self._hour:
             self._set_reference(self._learned_rate(hour, t))
-        pending = self._sum > PENDING_FRACTION * self.h or self._burst > PENDING_FRACTION * self.burst_h
+        fraction = PENDING_FRACTION
+        pending = self._sum > fraction * self.h or self._burst > fraction * self.burst_h
         total = self._sum + (self._w1 if x else self._w0)
         self._sum = total if total > 0.0 else 0.0
         if self.burst_ratio is not None:

@@ -16,7 +16,7 @@ cdef class CUSUM(Detector):
     cpdef void _relearn(self)
     cpdef double statistic_value(self)
 
-    @cython.locals(now=object, sd=double, delta=double)
+    @cython.locals(now=object, sd=double, delta=double, follow_below=double)
     cpdef update(self, x, t=*)
 
     @cython.locals(z=double, upper=double, lower=double, statistic=double, z_earlier=double, side=Py_ssize_t, total=double)

@@ -207,7 +207,8 @@ class CUSUM(Detector):
                 self._set_reference()
                 self._adapted_at = now
             return self
-        if self.memory > 0.0 and self.statistic_value() <= FOLLOW_BELOW * self.h:
+        follow_below = FOLLOW_BELOW
+        if self.memory > 0.0 and self.statistic_value() <= follow_below * self.h:
             self._follow(x, now)
         self._step(x, self._level, self._sd, now)
         return self

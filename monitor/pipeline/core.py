@@ -15,7 +15,6 @@ have patched the class.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Iterator
 from time import perf_counter
 from typing import Protocol
@@ -45,6 +44,7 @@ from monitor.signals.tool_failure import tool_failure_signal
 from monitor.signals.tool_scope import Boundaries, tool_scope_signal
 from monitor.signals.usage import log_tokens, usage_signal
 from monitor.snapshot import SnapshotError, decode_snapshot, encode_snapshot
+from monitor.tally import Tally
 from monitor.thresholds import Thresholds
 
 #: The kinds an agent's calls per minute count (usage).
@@ -146,10 +146,10 @@ class Pipeline:
         self._versions: dict[str, str] = {}
         self._version_since: dict[str, float] = {}  # model -> event time of its latest version change
         self.clock = 0.0
-        self.events_by_kind: Counter[str] = Counter()
-        self.rejects_by_reason: Counter[str] = Counter()
-        self.findings_by_signal: Counter[str] = Counter()
-        self.blocked_tool_calls: Counter[tuple[str, str]] = Counter()
+        self.events_by_kind: Tally = Tally()
+        self.rejects_by_reason: Tally = Tally()
+        self.findings_by_signal: Tally = Tally()
+        self.blocked_tool_calls: Tally = Tally()  # (agent, tool)
         self.embedding_seconds = 0.0  # time spent on events' vectors (drift streams): not state, not in snapshots
         self.otlp = OtlpDecoder(content)
 
@@ -296,8 +296,10 @@ class Pipeline:
         self.cooldowns.load_state(state["last_alerted"])
         self.clock = float(state["clock"])
         for counter, name in ((self.events_by_kind, "events_by_kind"), (self.rejects_by_reason, "rejects_by_reason"), (self.findings_by_signal, "findings_by_signal")):
-            counter.update({str(k): int(n) for k, n in state[name].items()})
-        self.blocked_tool_calls.update({(str(agent), str(tool)): int(n) for agent, tool, n in state["blocked_tool_calls"]})
+            for key, count in state[name].items():
+                counter[str(key)] += int(count)
+        for agent, tool, count in state["blocked_tool_calls"]:
+            self.blocked_tool_calls[(str(agent), str(tool))] += int(count)
         self.otlp.load_state(state["otlp"])
 
     @property
