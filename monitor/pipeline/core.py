@@ -235,8 +235,9 @@ class Pipeline:
             raise ValueError(f"no handler for events of kind {kind!r}")
         audit = self._audit_gap.check(event)
         signals["audit_gap"] = audit
-        agent_streams = self.key_streams.get("agent", event.agent)
-        if event.agent is not None and kind in _CALL_KINDS:  # a named agent's calls per minute
+        named_agent = event.agent
+        agent_streams = self.key_streams.get("agent", named_agent)
+        if named_agent is not None and kind in _CALL_KINDS:  # a named agent's calls per minute
             self._observe(agent_streams, agent_streams.calls, 1.0, event, ts, findings)
         self._observe(agent_streams, agent_streams.audit_gap, audit["flag"], event, ts, findings)
         if findings:
@@ -327,22 +328,23 @@ class Pipeline:
 
     def _model_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         keyed = self.key_streams.get("model", event.model)
-        if event.model_version is not None:
-            self._track_version(keyed, event.model_version, event, findings)
+        model_version = event.model_version
+        if model_version is not None:
+            self._track_version(keyed, model_version, event, findings)
         self._check_halted(event, ts, signals, findings)
         semantic = event.semantic
-        refusal = refusal_signal(
-            event.output_text, self._refusal_flag, semantic.refusal_margin if semantic is not None and self._semantic_refusal else None, *self._refusal_margins
-        )
+        output_text = event.output_text
+        refusal = refusal_signal(output_text, self._refusal_flag, semantic.refusal_margin if semantic is not None and self._semantic_refusal else None, *self._refusal_margins)
         if refusal is not None:
             signals["refusal"] = refusal
             self._observe(keyed, keyed.refusal, refusal["flag"], event, ts, findings)
-        if event.mean_logprob is not None or event.context or event.finish_reason is not None:
+        mean_logprob, context, finish_reason = event.mean_logprob, event.context, event.finish_reason
+        if mean_logprob is not None or context or finish_reason is not None:
             hallucination = hallucination_signal(
-                mean_logprob=event.mean_logprob,
-                output_text=event.output_text,
-                context=event.context,
-                finish_reason=event.finish_reason,
+                mean_logprob=mean_logprob,
+                output_text=output_text,
+                context=context,
+                finish_reason=finish_reason,
                 min_mean_logprob=self._min_mean_logprob,
                 min_context_support=self._min_context_support,
                 flag_truncation=self._flag_truncation,
@@ -352,7 +354,8 @@ class Pipeline:
             if hallucination is not None:
                 signals["hallucination"] = hallucination
                 self._observe(keyed, keyed.hallucination, hallucination["flag"], event, ts, findings)
-        latency = latency_signal(event.latency_ms, event.output_tokens, per_token_min_output_tokens=self._per_token_min)
+        output_tokens = event.output_tokens
+        latency = latency_signal(event.latency_ms, output_tokens, per_token_min_output_tokens=self._per_token_min)
         if latency is not None:
             signals["latency"] = latency
             self._observe(keyed, keyed.latency, log_seconds(latency["seconds"]), event, ts, findings)
@@ -363,7 +366,7 @@ class Pipeline:
         signals["error_rate"] = error
         self._observe(keyed, keyed.error_rate, error["flag"], event, ts, findings)
         self._observe(keyed, keyed.rate_limit, error["error_class"] == RATE_LIMIT, event, ts, findings)
-        usage = usage_signal(event.input_tokens, None if error["flag"] else event.output_tokens)  # a failed call's output is no answer
+        usage = usage_signal(event.input_tokens, None if error["flag"] else output_tokens)  # a failed call's output is no answer
         if usage is not None:
             signals["usage"] = usage
             if usage["input_tokens"] is not None:
@@ -374,9 +377,9 @@ class Pipeline:
             started = perf_counter()
             self._embedding(keyed, event, ts, signals, findings)
             self.embedding_seconds += perf_counter() - started  # what a time budget for embedding charges too
-        if event.context:
+        if context:
             margin = semantic.injection_margin if semantic is not None else None
-            self._injection_check(event.context, "context", self.key_streams.get("agent", event.agent).key, ts, event, signals, findings, margin)
+            self._injection_check(context, "context", self.key_streams.get("agent", event.agent).key, ts, event, signals, findings, margin)
 
     def _embedding(self, keyed: KeyStreams, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
         """Output drift (the signal's flag) and prompt drift (under ``prompt``) for whichever vectors the event has.
@@ -420,17 +423,19 @@ class Pipeline:
         return True
 
     def _tool_call(self, event: Event, ts: float, signals: dict, findings: list[Finding]) -> None:
-        keyed = self.key_streams.get("tool", event.tool, agent=event.agent)
-        agent, tool = keyed.key["agent"], keyed.key["tool"]
+        named_agent, named_tool, status, result = event.agent, event.tool, event.status, event.result  # as the event names them
+        keyed = self.key_streams.get("tool", named_tool, agent=named_agent)
+        agent, tool = keyed.key["agent"], keyed.key["tool"]  # as capped for labels
         self._check_halted(event, ts, signals, findings)
-        failure = tool_failure_signal(event.status, event.result)
+        failure = tool_failure_signal(status, result)
         if failure is not None:
             signals["tool_failure"] = failure
             self._observe(keyed, keyed.tool_failure, failure["flag"], event, ts, findings)
-        if event.result is not None:
-            margin = event.semantic.injection_margin if event.semantic is not None else None
-            self._injection_check(event.result, "tool_result", keyed.key, ts, event, signals, findings, margin)
-        scope = tool_scope_signal(self.boundaries, event.agent, event.tool, event.status)
+        if result is not None:
+            semantic = event.semantic
+            margin = semantic.injection_margin if semantic is not None else None
+            self._injection_check(result, "tool_result", keyed.key, ts, event, signals, findings, margin)
+        scope = tool_scope_signal(self.boundaries, named_agent, named_tool, status)
         signals["tool_scope"] = scope
         if scope["blocked"]:
             self.blocked_tool_calls[(agent, tool)] += 1
@@ -440,9 +445,9 @@ class Pipeline:
         session = event.session_id or event.trace_id
         if session is None:
             return
-        boundary = self.boundaries.get(event.agent)
+        boundary = self.boundaries.get(named_agent)
         budget = boundary.max_calls_per_session if boundary is not None else None
-        loop = self.sessions.observe(session, event.tool, event.args_hash, ts, budget)
+        loop = self.sessions.observe(session, named_tool, event.args_hash, ts, budget)
         signals["agent_loop"] = loop
         if not loop["flag"]:
             return
