@@ -3,7 +3,16 @@
 from monitor.pipeline.streams cimport KeyStreams, KeyTable, Stream
 from monitor.signals.agent_loop cimport SessionTracker
 from monitor.signals.audit_gap cimport AuditGap
+from monitor.signals.error_rate cimport error_signal
+from monitor.signals.feedback cimport feedback_signal
+from monitor.signals.hallucination cimport hallucination_signal
 from monitor.signals.kill_switch cimport KillSwitchState
+from monitor.signals.latency cimport latency_signal, log_seconds
+from monitor.signals.prompt_injection cimport prompt_injection_signal
+from monitor.signals.refusal cimport refusal_signal
+from monitor.signals.tool_failure cimport tool_failure_signal
+from monitor.signals.tool_scope cimport tool_scope_signal
+from monitor.signals.usage cimport log_tokens, usage_signal
 
 
 cdef class Pipeline:
@@ -15,7 +24,7 @@ cdef class Pipeline:
     cdef public dict _cfg, _injection, _feedback, _versions, _version_since
     cdef public object events_by_kind, rejects_by_reason, findings_by_signal, blocked_tool_calls
     cdef public double clock, embedding_seconds
-    cdef public object _refusal_flag, _refusal_margins, _semantic_refusal, _semantic_grounding, _semantic_injection
+    cdef public object _refusal_flag, _refusal_margin_from, _refusal_margin_full, _semantic_refusal, _semantic_grounding, _semantic_injection
     cdef public object _min_mean_logprob, _min_context_support, _flag_truncation, _min_grounded_share, _per_token_min, _outlier_z
     cdef public object _scope_cooldown, _halt_cooldown, _loop_cooldown
 

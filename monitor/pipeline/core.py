@@ -116,7 +116,7 @@ class Pipeline:
         self._cfg = signals
         refusal = signals["refusal"].options
         self._refusal_flag = refusal["flag_score"]
-        self._refusal_margins = (refusal["semantic_margin_from"], refusal["semantic_margin_full"])
+        self._refusal_margin_from, self._refusal_margin_full = refusal["semantic_margin_from"], refusal["semantic_margin_full"]
         # Which signals read the semantic scores of embedded events (off: embeddings feed drift only).
         self._semantic_refusal = refusal["semantic_cue"]
         self._semantic_grounding = signals["hallucination"].options["semantic_cue"]
@@ -334,7 +334,8 @@ class Pipeline:
         self._check_halted(event, ts, signals, findings)
         semantic = event.semantic
         output_text = event.output_text
-        refusal = refusal_signal(output_text, self._refusal_flag, semantic.refusal_margin if semantic is not None and self._semantic_refusal else None, *self._refusal_margins)
+        margin = semantic.refusal_margin if semantic is not None and self._semantic_refusal else None
+        refusal = refusal_signal(output_text, self._refusal_flag, margin, self._refusal_margin_from, self._refusal_margin_full)
         if refusal is not None:
             signals["refusal"] = refusal
             self._observe(keyed, keyed.refusal, refusal["flag"], event, ts, findings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from monitor.signals.spec import UNIT, Option, SignalSpec, StreamSpec
 
 
-def feedback_signal(score: float | None, label: str | None, *, negative_below: float, negative_labels: list) -> dict:
+def feedback_signal(score: float | None, label: str | None, negative_below: float, negative_labels: list) -> dict:
     negative = (score is not None and score < negative_below) or (label is not None and label.lower() in negative_labels)
     return {"flag": negative, "score": score}
 

@@ -8,3 +8,7 @@ from monitor.rounding cimport round_to
 cpdef frozenset _content_stems(str text)
 
 cpdef str _stem_of(str word)
+
+cpdef object context_support(output_text, context)
+
+cpdef dict hallucination_signal(mean_logprob, output_text, context, finish_reason, min_mean_logprob, min_context_support, flag_truncation, grounded_share=*, min_grounded_share=*)

@@ -140,7 +140,6 @@ def context_support(output_text: str, context: list[str]) -> float | None:
 
 
 def hallucination_signal(
-    *,
     mean_logprob: float | None,
     output_text: str | None,
     context: list[str] | None,

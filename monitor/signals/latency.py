@@ -13,7 +13,7 @@ from math import log
 from monitor.signals.spec import POSITIVE_COUNT, Option, SignalSpec, StreamSpec
 
 
-def latency_signal(latency_ms: float | None, output_tokens: int | None, *, per_token_min_output_tokens: int) -> dict | None:
+def latency_signal(latency_ms: float | None, output_tokens: int | None, per_token_min_output_tokens: int) -> dict | None:
     """``{"seconds", "per_token_seconds"}``; None without a latency."""
     if latency_ms is None:
         return None

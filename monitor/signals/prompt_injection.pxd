@@ -22,3 +22,7 @@ cpdef bint _contains_any(str lowered, tuple parts, unsigned int marks)
 cpdef unsigned int _marks_of(str lowered)
 
 cpdef list _words_of(str lowered)
+
+cpdef list untrusted_texts(content)
+
+cpdef dict prompt_injection_signal(content, str source, flag_score, semantic_margin=*, margin_from=*, margin_full=*)

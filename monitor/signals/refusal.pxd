@@ -12,3 +12,5 @@ cpdef bint _cue_found(str text, str trigger, pattern, Py_ssize_t lead, bint anch
 
 @cython.locals(prepared=str, triggers=set, keep=double, index=Py_ssize_t, weight=double, cue_triggers=tuple, lead=Py_ssize_t, anchored=bint, trigger=str)
 cpdef double refusal_score(str text)
+
+cpdef dict refusal_signal(output_text, flag_score, semantic_margin=*, margin_from=*, margin_full=*)
