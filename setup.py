@@ -32,5 +32,5 @@ def extensions() -> list:
     return cythonize(modules, compiler_directives={"language_level": 3, "binding": True, "annotation_typing": False}, quiet=True)
 
 
-# parallel: both cores of a build machine (a serial build of the 26 modules takes ~2 minutes).
+# parallel: both cores of a build machine (a serial build of the modules takes ~2 minutes).
 setup(ext_modules=extensions(), options={"build_ext": {"parallel": os.cpu_count() or 1}})
