@@ -122,17 +122,18 @@ def stale_extensions(package_dir: Path = Path(__file__).parent) -> list[str]:
     A module compiled against a stale one is stale too: its extension cannot load beside
     that module's source (Cython checks the size of the types it cimports).
     """
+    against = {name: _compiled_against(package_dir, name) for name in COMPILED_MODULES}
     stale = []
     for name in COMPILED_MODULES:
         base = _path_of(package_dir, name)
         built = [path for suffix in importlib.machinery.EXTENSION_SUFFIXES if (path := base.with_name(base.name + suffix)).exists()]
         if not built:
             continue
-        sources = [path for path in (base.with_suffix(".py"), *(_declaration(package_dir, module) for module in _compiled_against(package_dir, name))) if path.exists()]
+        sources = [path for path in (base.with_suffix(".py"), *(_declaration(package_dir, module) for module in against[name])) if path.exists()]
         if max(path.stat().st_mtime for path in sources) > min(path.stat().st_mtime for path in built):
             stale.append(name)
     for name in COMPILED_MODULES:
-        if name not in stale and not _compiled_against(package_dir, name).isdisjoint(stale):
+        if name not in stale and not against[name].isdisjoint(stale):
             stale.append(name)
     return stale
 
