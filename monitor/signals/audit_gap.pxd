@@ -5,5 +5,5 @@ cimport cython
 cdef class AuditGap:
     cdef public dict _fields, _failed_fields, _getters, _failed_getters
 
-    @cython.locals(fields=tuple, values=tuple, value=object)
+    @cython.locals(fields=tuple, values=tuple, index=Py_ssize_t, value=object)
     cpdef dict check(self, event)

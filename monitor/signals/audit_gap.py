@@ -58,13 +58,8 @@ class AuditGap:
         else:
             fields, values = self._fields[kind], self._getters[kind](event)
         # (a decoded field is "" only as a str: tested so, with no rich comparison per value)
-        for value in values:
-            if value is None or (isinstance(value, str) and not value):
-                break
-        else:
-            return {"flag": False, "missing": []}
-        missing = [name for name, value in zip(fields, values) if value is None or (isinstance(value, str) and not value)]
-        return {"flag": True, "missing": missing}
+        missing = [fields[index] for index, value in enumerate(values) if value is None or (isinstance(value, str) and not value)]
+        return {"flag": bool(missing), "missing": missing}
 
 
 def _getter(fields: tuple[str, ...]):
