@@ -30,6 +30,7 @@ COMPILED_MODULES = (
     "monitor.detectors.event_rate",
     "monitor.detectors.embedding_drift",
     "monitor.rounding",
+    "monitor.words",
     "monitor.pipeline.core",
     "monitor.pipeline.streams",
     "monitor.pipeline.cooldown",

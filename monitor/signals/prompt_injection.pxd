@@ -2,16 +2,17 @@
 cimport cython
 
 from monitor.rounding cimport round_to
+from monitor.words cimport Vocabulary
 
 
 @cython.locals(kind=type, value_kind=type)
 cpdef list _texts(content, list found=*, Py_ssize_t depth=*)
 
-@cython.locals(bits_of_word=dict, cues=tuple, needed_bits=tuple, index=Py_ssize_t, found=list, keep=double, budget=Py_ssize_t, text=str, lowered=str, present=frozenset, bits=cython.ulonglong, needed=cython.ulonglong, name=str, weight=double, substring_gates=tuple, aligned=bint, marks=cython.uint)
+@cython.locals(bits_of_word=dict, gate_words=Vocabulary, cues=tuple, needed_bits=tuple, index=Py_ssize_t, found=list, keep=double, budget=Py_ssize_t, text=str, lowered=str, bits=cython.ulonglong, needed=cython.ulonglong, name=str, weight=double, substring_gates=tuple, aligned=bint, marks=cython.uint)
 cpdef tuple _score(list texts)
 
 @cython.locals(word=str, position=Py_ssize_t)
-cpdef bint _matches_at_starts(pattern, str text, str lowered, frozenset present, frozenset starts)
+cpdef bint _matches_at_starts(pattern, str text, str lowered, present, frozenset starts)
 
 cpdef bint _substrings_pass(tuple gates, str lowered, unsigned int marks)
 
@@ -20,8 +21,6 @@ cpdef bint _contains_any(str lowered, tuple parts, unsigned int marks)
 
 @cython.locals(marks=cython.uint, bit=cython.uint, char=str)
 cpdef unsigned int _marks_of(str lowered)
-
-cpdef list _words_of(str lowered)
 
 cpdef list untrusted_texts(content)
 

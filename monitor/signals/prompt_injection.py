@@ -40,6 +40,7 @@ except ImportError:
 from monitor.rounding import round_to
 from monitor.semantic import margin_weight
 from monitor.signals.spec import NON_NEGATIVE, SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
+from monitor.words import Vocabulary
 
 #: Characters scanned per event, all pieces of its content together; what lies beyond is not scanned.
 MAX_SCAN_CHARS = 200_000
@@ -50,11 +51,6 @@ _RULES = r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|poli
 _RULE_WORDS = frozenset(
     "instruction instructions prompt prompts rules guidelines directives guardrails policy policies constraints context message messages".split()
 )
-# Words are the runs of a-z: bytes.translate (every byte but a-z to a space) and a split
-# find them at a third of what re.findall(r"[a-z]+") costs; a non-ASCII character is
-# encoded as "?" first, a separator as it is for findall.
-_NON_LETTERS = bytes(byte for byte in range(256) if not 97 <= byte <= 122)
-_NON_LETTERS_TO_SPACE = bytes.maketrans(_NON_LETTERS, b" " * len(_NON_LETTERS))
 
 
 def _words(*words: str) -> frozenset[str]:
@@ -64,7 +60,7 @@ def _words(*words: str) -> frozenset[str]:
 #: (name, weight, gates, pattern). A cue's regular expression runs only when each of its
 #: gates passes: a set of words (one of them among the text's words) or a tuple of
 #: substrings (one of them in the lower-cased text). Ordinary content then costs one
-#: word split and one set intersection (:func:`_gate_tables`). Names are a bounded
+#: vocabulary look-up (:mod:`monitor.words`, :func:`_gate_tables`). Names are a bounded
 #: vocabulary: they appear in findings.
 _CUES: tuple[tuple[str, float, tuple, re.Pattern], ...] = tuple(
     (name, weight, gates, re.compile(pattern, re.I | re.M))
@@ -193,10 +189,10 @@ def _gate_tables(cues) -> tuple[dict[str, int], tuple, int]:
 
     A word gate passes when one of its words is among the text's words; the text's bits
     are those of its words that some gate lists, so a cue's word gates all pass exactly
-    when the text has every bit the cue needs. One set intersection and a few integer
+    when the text has every bit the cue needs. One vocabulary look-up and a few integer
     tests per text replace a set test per gate and cue (on long text, 88,000 of them for
     2,000 events). A cue's leading words (:func:`_leading_words`) join the table with no
-    bits of their own, so the same intersection says which of them the text holds.
+    bits of their own, so the same look-up says which of them the text holds.
     """
     bits_of_word: dict[str, int] = {}
     table = []
@@ -275,7 +271,8 @@ def _is_white_space(op, argument) -> bool:
 
 
 _BITS_OF_WORD, _GATED_CUES, _FIRST_BITS = _gate_tables(_CUES)
-_GATE_WORDS = frozenset(_BITS_OF_WORD)
+#: The words that some gate lists, or that some cue opens with: a text's words are runs of a-z (every other character separates them).
+_GATE_WORDS = Vocabulary(_BITS_OF_WORD)
 #: Each cue's word bits apart, so that a cue whose words the text lacks costs one integer test.
 _NEEDED_BITS = tuple(needed for _, _, needed, _, _, _ in _GATED_CUES)
 #: A text whose words pass no cue's first gate, and that holds none of the first substrings, cannot match any cue.
@@ -322,7 +319,7 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
     found: list[str] = []
     keep = 1.0
     budget = MAX_SCAN_CHARS
-    bits_of_word, cues, needed_bits = _BITS_OF_WORD, _GATED_CUES, _NEEDED_BITS
+    bits_of_word, cues, needed_bits, gate_words = _BITS_OF_WORD, _GATED_CUES, _NEEDED_BITS, _GATE_WORDS
     for text in texts:
         if budget <= 0:
             break
@@ -332,7 +329,7 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
         if "\u2019" in text:  # a typographic apostrophe: "don’t tell the user" is "don't tell the user"
             text = text.replace("\u2019", "'")
         lowered = text.lower()
-        present = _GATE_WORDS.intersection(_words_of(lowered))
+        present = gate_words.among_letter_runs(lowered)
         bits = 0
         for word in present:
             bits |= bits_of_word[word]
@@ -356,7 +353,7 @@ def _score(texts: list[str]) -> tuple[float, list[str]]:
     return round_to(1.0 - keep, 4), found
 
 
-def _matches_at_starts(pattern: re.Pattern, text: str, lowered: str, present: frozenset, starts: frozenset) -> bool:
+def _matches_at_starts(pattern: re.Pattern, text: str, lowered: str, present: set | frozenset, starts: frozenset) -> bool:
     """``pattern.search(text)``, tried only where one of its leading words (among the text's ``present`` words) occurs."""
     for word in starts:
         if word not in present:
@@ -395,15 +392,6 @@ def _marks_of(lowered: str) -> int:
             marks |= bit
         bit <<= 1
     return marks
-
-
-def _words_of(lowered: str) -> list[str]:
-    """The runs of letters a-z in a lower-cased text (every other character, any non-ASCII one too, separates them).
-
-    >>> sorted(_words_of("ignoreéall, prior-rules"))
-    ['all', 'ignore', 'prior', 'rules']
-    """
-    return lowered.encode("ascii", "replace").translate(_NON_LETTERS_TO_SPACE).decode("ascii").split()
 
 
 #: Weight of the semantic cue at ``semantic_margin_full`` (as strong as the decisive lexical cues).

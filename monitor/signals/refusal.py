@@ -37,6 +37,7 @@ import re
 from monitor.rounding import round_to
 from monitor.semantic import margin_weight
 from monitor.signals.spec import SEMANTIC_OPTIONS, UNIT, Option, SignalSpec, StreamSpec
+from monitor.words import Vocabulary
 
 #: Characters scanned from the start and from the end of an output.
 HEAD_CHARS = 1500
@@ -75,7 +76,7 @@ _OPENING = 450
 _IN_FIRST_TWO_SENTENCES = r"^(?:[^.!?]{0,200}+[.!?]\s++)?[^.!?]{0,200}?"
 
 # (weight, trigger words, pattern, lead): a cue is tried only when one of its trigger
-# words is among the output's words (one set intersection in C for all cues), and then
+# words is among the output's words (one vocabulary look-up for all cues), and then
 # only from ``lead`` characters before each occurrence of the trigger: every match of a
 # cue's pattern contains a trigger word at most ``lead`` characters after its start.
 # Each cue counts once.
@@ -166,7 +167,7 @@ _TRIGGER_TOKENS: dict[str, str] = {}
 for _trigger in _CUES_BY_TRIGGER:
     for _variant in (_trigger, *(_trigger + p for p in ".,!?;:)\"'"), "(" + _trigger, '"' + _trigger, "'" + _trigger):
         _TRIGGER_TOKENS.setdefault(_variant, _trigger)
-_TRIGGER_TOKEN_SET = frozenset(_TRIGGER_TOKENS)
+_TRIGGER_VOCABULARY = Vocabulary(_TRIGGER_TOKENS)
 # Every cue's match ends well within this many characters after its trigger.
 _WINDOW_AFTER = 200
 _CODE_FENCE = re.compile(r"```.*?(?:```|$)", re.S)
@@ -212,7 +213,8 @@ def refusal_score(text: str) -> float:
     0.0
     """
     prepared = _prepare(text)
-    hits = _TRIGGER_TOKEN_SET.intersection(prepared.split())
+    vocabulary = _TRIGGER_VOCABULARY
+    hits = vocabulary.among_words(prepared)
     if not hits:
         return 0.0
     triggers = {_TRIGGER_TOKENS[token] for token in hits}
