@@ -18,8 +18,9 @@ from monitor.words import Vocabulary, _letter_runs, _slot
 
 # Letters, cue words' punctuation, every kind of white space str.split knows (ASCII,
 # the C1 and Unicode spaces, the separators 0x1c-0x1f), other scripts, one character
-# beyond the Basic Multilingual Plane, and what lower-casing turns into two characters.
-ALPHABET = "abcinotz'.,!?()\"- \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2000\u2028\u3000\u00e9\u00df\u0130\u4e2d\u212a\U0001f600\ufb01"
+# beyond the Basic Multilingual Plane, a lone surrogate, and what lower-casing turns
+# into two characters.
+ALPHABET = "abcinotz'.,!?()\"- \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2000\u2028\u3000\u00e9\u00df\u0130\u4e2d\u212a\U0001f600\ud800\ufb01"
 WORDS = ("a", "an", "cannot", "can't", "not", "not.", "(not", "ai", "\u00e9t\u00e9", "\u4e2d", "o\U0001f600")
 
 
