@@ -3,7 +3,9 @@ cimport cython
 
 
 @cython.locals(hashed=cython.uint, low_32_bits=cython.uint, char=Py_UCS4)
-cpdef Py_ssize_t _slot(str word)
+cpdef unsigned int _hash(str word)
+
+cpdef inline unsigned int _slot(unsigned int hashed)
 
 
 cdef class Vocabulary:

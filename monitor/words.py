@@ -27,12 +27,17 @@ FILTER_BITS = 1 << 16
 _RUNS_COMPILED = __file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
-def _slot(word: str) -> int:
-    """The filter bit of ``word``: a hash of its characters modulo 2**32 (as the compiled scan's 32-bit one), folded."""
+def _hash(word: str) -> int:
+    """A hash of ``word``'s characters modulo 2**32: the one the compiled scan keeps as it reads a word."""
     hashed = 0
     low_32_bits = 0xFFFFFFFF
     for char in word:
         hashed = (hashed * 31 + ord(char)) & low_32_bits
+    return hashed
+
+
+def _slot(hashed: int) -> int:
+    """The filter bit of a word whose characters hash to ``hashed``."""
     return (hashed ^ (hashed >> 16)) & 0xFFFF
 
 
@@ -54,7 +59,7 @@ class Vocabulary:
         self._longest = max(len(word) for word in self.words)
         bits = bytearray(FILTER_BITS // 8)
         for word in self.words:
-            slot = _slot(word)
+            slot = _slot(_hash(word))
             bits[slot >> 3] |= 1 << (slot & 7)
         self._filter = bytes(bits)
 
@@ -102,7 +107,7 @@ def _word_at(vocabulary: Vocabulary, text: str, start: int, end: int, hashed: in
     """``text[start:end]`` (whose characters hash to ``hashed``) if it is a word of ``vocabulary``; cut out only where the filter passes it."""
     if not vocabulary._shortest <= end - start <= vocabulary._longest:
         return None
-    slot = (hashed ^ (hashed >> 16)) & 0xFFFF
+    slot = _slot(hashed)
     if not vocabulary._filter[slot >> 3] & (1 << (slot & 7)):
         return None
     word = text[start:end]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from monitor.build import build_environment
 from monitor.signals.prompt_injection import _GATE_WORDS
 from monitor.signals.refusal import _TRIGGER_VOCABULARY
-from monitor.words import Vocabulary, _letter_runs, _slot
+from monitor.words import Vocabulary, _hash, _letter_runs, _slot
 
 # Letters, cue words' punctuation, every kind of white space str.split knows (ASCII,
 # the C1 and Unicode spaces, the separators 0x1c-0x1f), other scripts, one character
@@ -61,7 +61,7 @@ def test_a_word_that_shares_a_vocabulary_words_length_and_filter_bit_is_not_foun
     rng = random.Random(1)
     target = "ignore"
     twin = next(word for word in ("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(len(target))) for _ in range(10**6))
-                if word != target and _slot(word) == _slot(target))
+                if word != target and _slot(_hash(word)) == _slot(_hash(target)))
     words = Vocabulary({target})
     assert words._scan(f"please {twin} that", False) == set() and words._scan(f"{twin} {target}", True) == {target}
 
