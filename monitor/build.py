@@ -86,7 +86,11 @@ def build_name() -> str:
 
 
 def _is_extension(module) -> bool:
-    path = getattr(module, "__file__", None) or ""
+    return is_extension_file(getattr(module, "__file__", None) or "")
+
+
+def is_extension_file(path: str) -> bool:
+    """Whether ``path`` (a module's ``__file__``) is an extension module: how a module knows it runs compiled."""
     return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 

@@ -19,12 +19,12 @@ the intersection itself answers; tests check that both give the same set in both
 
 from __future__ import annotations
 
-import importlib.machinery
+from monitor.build import is_extension_file
 
 #: Bits of the filter (``0xFFFF`` below is its mask). On the long-text mix, 3.1% of the words outside refusal's 1,312
 #: trigger tokens pass it, and none outside injection's 139 gate words.
 FILTER_BITS = 1 << 16
-_RUNS_COMPILED = __file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+_RUNS_COMPILED = is_extension_file(__file__)
 
 
 def _hash(word: str) -> int:
