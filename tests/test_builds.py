@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import importlib.machinery
+import math
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.build import COMPILED_MODULES, build_environment, stale_extensions
 
@@ -20,6 +25,35 @@ def test_the_compiled_and_interpreted_builds_give_identical_signals_findings_dea
     run = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     assert " NO" not in run.stdout and run.stdout.count(" yes") == 10
+
+
+def bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+@given(
+    seconds=st.floats(0.0, 86_400.0),
+    tokens=st.integers(0, 10**9),
+    elapsed=st.floats(0.0, 1e7),
+    memory=st.floats(1e-3, 1e7),
+    ones=st.integers(0, 10**9),
+    distance=st.floats(-1.0, 2.0),
+)
+def test_the_detectors_exp_log_and_sqrt_give_maths_values_in_either_build(seconds, tokens, elapsed, memory, ones, distance):
+    """Compiled, ``math.exp``/``log``/``sqrt`` in these modules are the C library's (their .pxd cimports libc's math): math's values to the bit."""
+    from monitor.detectors.base import forgetting
+    from monitor.detectors.bernoulli_cusum import _one_standard_error
+    from monitor.detectors.embedding_drift import EmbeddingDrift
+    from monitor.detectors.event_rate import anscombe
+    from monitor.signals.latency import log_seconds
+    from monitor.signals.usage import log_tokens
+
+    assert bits(log_seconds(seconds)) == bits(math.log(max(seconds, 1e-3)))
+    assert bits(log_tokens(tokens)) == bits(math.log(max(tokens, 1)))
+    assert bits(forgetting(elapsed, memory, 1.0, 0.0)) == bits(math.exp(-elapsed / memory) if elapsed else 1.0)
+    assert bits(_one_standard_error(ones)) == bits(1.0 + 1.0 / math.sqrt(ones + 1.0))
+    assert bits(anscombe(ones)) == bits(2.0 * math.sqrt(ones + 0.375))
+    assert bits(EmbeddingDrift.log_distance(distance)) == bits(math.log(max(distance, EmbeddingDrift.MIN_DISTANCE)))
 
 
 def test_the_interpreted_build_is_one_environment_variable_away():

@@ -9,7 +9,7 @@ After an alarm every detector resets itself, so a lasting change is reported onc
 
 from __future__ import annotations
 
-from math import exp
+import math
 
 
 def forgetting(elapsed: float, memory: float, weight: float, least: float) -> float:
@@ -18,7 +18,7 @@ def forgetting(elapsed: float, memory: float, weight: float, least: float) -> fl
     Exponential forgetting follows a stream; the floor keeps a quiet stream from being
     judged by its last few values (a weight already under ``least`` is kept as it is).
     """
-    decay = exp(-elapsed / memory) if elapsed else 1.0
+    decay = math.exp(-elapsed / memory) if elapsed else 1.0
     floor = least / weight if weight > 0 else 1.0
     return max(decay, min(1.0, floor))
 

@@ -1,5 +1,7 @@
 # Types for the compiled build (monitor/build.py); bernoulli_cusum.py is the source, and runs as it is without a compiler.
 cimport cython
+# math.exp, math.log and math.sqrt in the source call the C library's functions here: the ones math wraps, without Python's call protocol.
+from libc cimport math
 
 from monitor.detectors.base cimport Detector, forgetting
 

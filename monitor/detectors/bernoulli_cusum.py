@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from math import isfinite, log, sqrt
+import math
+from math import isfinite
 
 from monitor.detectors.base import Detector, forgetting
 
@@ -17,7 +18,7 @@ _RADIUS = 2
 
 def _one_standard_error(ones: float) -> float:
     """The factor that puts a rate estimated from ``ones`` events one standard error above the estimate."""
-    return 1.0 + 1.0 / sqrt(ones + 1.0)
+    return 1.0 + 1.0 / math.sqrt(ones + 1.0)
 
 
 class HourlyProfile:
@@ -329,12 +330,12 @@ class BernoulliCUSUM(Detector):
     def _set_reference(self, p0: float) -> None:
         p1 = min(self.ratio * p0, (1.0 + p0) / 2.0)
         self._rate = p0
-        self._w1 = log(p1 / p0)
-        self._w0 = log((1.0 - p1) / (1.0 - p0))
+        self._w1 = math.log(p1 / p0)
+        self._w0 = math.log((1.0 - p1) / (1.0 - p0))
         if self.burst_ratio is not None:
             burst = min(self.burst_ratio * p0, (1.0 + p0) / 2.0)
-            self._b1 = log(burst / p0)
-            self._b0 = log((1.0 - burst) / (1.0 - p0))
+            self._b1 = math.log(burst / p0)
+            self._b0 = math.log((1.0 - burst) / (1.0 - p0))
 
     @property
     def warming_up(self) -> bool:

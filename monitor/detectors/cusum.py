@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from math import fsum, isfinite, sqrt
+import math
+from math import fsum, isfinite
 
 from monitor.detectors.base import Detector, forgetting
 
@@ -195,7 +196,7 @@ class CUSUM(Detector):
         now = self._clock if t is None else t
         if self._n < self.warmup:
             if self._n >= self.test_after:  # the floor: test against the warm-up's values so far
-                sd = sqrt(self._m2 / (self._n - 1))
+                sd = math.sqrt(self._m2 / (self._n - 1))
                 if sd > 0 and sd - sd == 0.0 and self._step(x, self._mean, sd, now):  # (finite)
                     return self
             self._n += 1
@@ -262,7 +263,7 @@ class CUSUM(Detector):
             count = len(inliers)
         else:
             count = self._n
-        sd = sqrt(self._m2 / (count - 1)) if count > 1 else 0.0
+        sd = math.sqrt(self._m2 / (count - 1)) if count > 1 else 0.0
         self._sd = sd if sd > 0 and isfinite(sd) else max(abs(self._mean) * 1e-3, 1e-12)
         self._level = self._smoothed = self._mean
         self._weight = float(count)
@@ -294,7 +295,7 @@ class CUSUM(Detector):
         self._smoothed += (self._mean - self._smoothed) / weight
         self._level = 2.0 * self._mean - self._smoothed
         self._weight = weight
-        sd = sqrt(self._m2 / weight) if self._m2 > 0 else 0.0
+        sd = math.sqrt(self._m2 / weight) if self._m2 > 0 else 0.0
         if sd > 0 and sd - sd == 0.0:  # (finite)
             self._sd = sd
 

@@ -1,4 +1,6 @@
 # Types for the compiled build (monitor/build.py); embedding_drift.py is the source, and runs as it is without a compiler.
+# math.exp, math.log and math.sqrt in the source call the C library's functions here: the ones math wraps, without Python's call protocol.
+from libc cimport math
 
 from monitor.detectors.base cimport OnCUSUM
 

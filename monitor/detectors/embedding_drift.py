@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from math import floor, log, sqrt
+import math
+from math import floor
 
 import numpy as np
 
@@ -145,7 +146,7 @@ class EmbeddingDrift(OnCUSUM):
     @classmethod
     def log_distance(cls, distance: float) -> float:
         """What the CUSUM tests for a cosine distance: its logarithm (floored at ``MIN_DISTANCE``)."""
-        return log(distance if distance > cls.MIN_DISTANCE else cls.MIN_DISTANCE)
+        return math.log(distance if distance > cls.MIN_DISTANCE else cls.MIN_DISTANCE)
 
     def takes(self, ts: float | None) -> bool:
         """Whether to feed the vector of an output at event time ``ts`` (False: its slot already had one)."""
@@ -166,7 +167,7 @@ class EmbeddingDrift(OnCUSUM):
         self._drift_detected = self.recovered = False
         self.last_distance = self.last_tested = self.last_z = None
         x = np.asarray(vector, dtype=np.float64)
-        norm = sqrt(float(x.dot(x)))  # ndarray.dot: numpy's matmul costs twice as much on one vector
+        norm = math.sqrt(float(x.dot(x)))  # ndarray.dot: numpy's matmul costs twice as much on one vector
         if norm == 0.0:
             return self
         if self._centroid is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from math import floor, isfinite, sqrt
+import math
+from math import floor, isfinite
 
 from monitor.detectors.base import OnCUSUM
 from monitor.detectors.cusum import CUSUM
@@ -14,7 +15,7 @@ MAX_SILENT_WINDOWS = 60
 
 def anscombe(count: int) -> float:
     """Anscombe's transform: a Poisson count of mean m becomes about normal with mean 2 sqrt(m) and deviation 1."""
-    return 2.0 * sqrt(count + 0.375)
+    return 2.0 * math.sqrt(count + 0.375)
 
 
 class EventRate(OnCUSUM):

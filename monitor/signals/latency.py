@@ -8,7 +8,7 @@ shift of the typical value is a shift of the mean.
 
 from __future__ import annotations
 
-from math import log
+import math
 
 from monitor.signals.spec import POSITIVE_COUNT, Option, SignalSpec, StreamSpec
 
@@ -26,7 +26,7 @@ def latency_signal(latency_ms: float | None, output_tokens: int | None, per_toke
 
 def log_seconds(seconds: float) -> float:
     """The detector's scale: log of seconds, with 1 ms as the floor."""
-    return log(seconds if seconds > 1e-3 else 1e-3)
+    return math.log(seconds if seconds > 1e-3 else 1e-3)
 
 
 SPEC = SignalSpec(

@@ -12,7 +12,7 @@ see their logarithm; counts per minute go through Anscombe's transform
 
 from __future__ import annotations
 
-from math import log
+import math
 
 from monitor.signals.spec import SignalSpec, StreamSpec
 
@@ -26,7 +26,7 @@ def usage_signal(input_tokens: int | None, output_tokens: int | None) -> dict | 
 
 def log_tokens(tokens: int) -> float:
     """The detector's scale: log of the token count, with 1 token as the floor."""
-    return log(tokens if tokens > 1 else 1)
+    return math.log(tokens if tokens > 1 else 1)
 
 
 SPEC = SignalSpec(
