@@ -84,13 +84,12 @@ class SeriesCap:
         capped = self._cache.get(labels)
         if capped is not None:
             return capped
-        value = self.values.value
-        capped = tuple("" if raw == "" else value(name, raw) for name, raw in zip(("model", "agent", "tool"), labels))
+        capped = tuple(["" if raw == "" else self.values.value(name, raw) for name, raw in zip(("model", "agent", "tool"), labels)])
         if capped not in self._series:
             if len(self._series) < self.max_series:
                 self._series.add(capped)
             else:
-                capped = tuple("" if raw == "" else OTHER for raw in capped)
+                capped = tuple(["" if raw == "" else OTHER for raw in capped])
         if capped != labels:
             self.folded += 1
         if len(self._cache) < _CACHE_SIZE and OTHER not in capped:

@@ -1,6 +1,7 @@
 # Types for the compiled build (monitor/build.py); streams.py is the source, and runs as it is without a compiler.
 
 from monitor.detectors.base cimport Detector
+from monitor.keys cimport KeyCap
 
 
 cdef class Stream:
@@ -19,7 +20,7 @@ cdef class KeyStreams:
 
 
 cdef class KeyTable:
-    cdef public object cap
+    cdef public KeyCap cap
     cdef public dict _signals, keyed, _by_raw_name, _labels_by_raw
 
     cpdef KeyStreams get(self, str kind, raw, agent=*)

@@ -141,8 +141,11 @@ class KeyTable:
         labels = self._labels_by_raw.get(raw)
         if labels is not None:
             return labels
-        value = self.cap.value
-        labels = ("" if raw[0] is None else value("model", raw[0]), value("agent", raw[1]), "" if raw[2] is None else value("tool", raw[2]))
+        labels = (
+            "" if raw[0] is None else self.cap.value("model", raw[0]),
+            self.cap.value("agent", raw[1]),
+            "" if raw[2] is None else self.cap.value("tool", raw[2]),
+        )
         # Names folded into "other" are not cached, and the cache is capped: both keep it bounded.
         if OTHER not in labels and len(self._labels_by_raw) < _LABEL_CACHE_SIZE:
             self._labels_by_raw[raw] = labels
