@@ -12,6 +12,7 @@ cdef class Vocabulary:
     cdef readonly frozenset words
     cdef Py_ssize_t _shortest, _longest
     cdef bytes _filter
+    cdef list _by_slot
 
     cpdef among_words(self, str text)
 
@@ -21,8 +22,16 @@ cdef class Vocabulary:
     cpdef set _scan(self, str text, bint letter_runs)
 
 
-@cython.locals(slot=cython.uint, word=str)
+@cython.locals(slot=cython.uint)
 cdef inline str _word_at(Vocabulary vocabulary, str text, Py_ssize_t start, Py_ssize_t end, unsigned int hashed)
+
+
+@cython.locals(word=str)
+cdef str _word_of_slot(tuple words, str text, Py_ssize_t start, Py_ssize_t end)
+
+
+@cython.locals(index=Py_ssize_t)
+cdef inline bint _occurs_at(str word, str text, Py_ssize_t start)
 
 
 cpdef list _letter_runs(str text)

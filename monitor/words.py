@@ -11,10 +11,13 @@ the pipeline.
 :class:`Vocabulary` answers the same question. Where this module runs compiled, it walks
 the text once in C and keeps a word's start and end without building it; only a word
 whose length and hash fall where some vocabulary word's do (a bit in a 65,536-bit
-filter) is cut out of the text and looked up in the set. A word the filter passes over
-cannot be in the vocabulary, so the answer is the intersection's, word for word. Run as
-Python, a loop over characters would cost more than the intersection saves, so there
-the intersection itself answers; tests check that both give the same set in both builds.
+filter) is compared, character by character and in place, with the vocabulary's words of
+that bit, and the answer holds the vocabulary's own strings: no word of the text is cut
+out of it. A word the filter passes over cannot be in the vocabulary, and one it passes
+is found only if it equals a vocabulary word, so the answer is the intersection's, word
+for word. Run as Python, a loop over characters would cost more than the intersection
+saves, so there the intersection itself answers; tests check that both give the same set
+in both builds.
 """
 
 from __future__ import annotations
@@ -58,10 +61,13 @@ class Vocabulary:
         self._shortest = min(len(word) for word in self.words)
         self._longest = max(len(word) for word in self.words)
         bits = bytearray(FILTER_BITS // 8)
-        for word in self.words:
+        by_slot: list[tuple[str, ...]] = [()] * FILTER_BITS
+        for word in sorted(self.words):
             slot = _slot(_hash(word))
             bits[slot >> 3] |= 1 << (slot & 7)
-        self._filter = bytes(bits)
+            by_slot[slot] += (word,)
+        self._filter = bytes(bits)  # 8 KB, in the nearest cache for every word of a text
+        self._by_slot = by_slot  # 512 KB, read only for the words the filter passes
 
     def among_words(self, text: str) -> set[str] | frozenset[str]:
         """The vocabulary's words among ``text``'s white-space separated words: ``self.words.intersection(text.split())``."""
@@ -104,14 +110,29 @@ class Vocabulary:
 
 
 def _word_at(vocabulary: Vocabulary, text: str, start: int, end: int, hashed: int) -> str | None:
-    """``text[start:end]`` (whose characters hash to ``hashed``) if it is a word of ``vocabulary``; cut out only where the filter passes it."""
+    """The word of ``vocabulary`` that ``text[start:end]`` (whose characters hash to ``hashed``) is, if any; compared only where the filter passes it."""
     if not vocabulary._shortest <= end - start <= vocabulary._longest:
         return None
     slot = _slot(hashed)
     if not vocabulary._filter[slot >> 3] & (1 << (slot & 7)):
         return None
-    word = text[start:end]
-    return word if word in vocabulary.words else None
+    return _word_of_slot(vocabulary._by_slot[slot], text, start, end)
+
+
+def _word_of_slot(words: tuple[str, ...], text: str, start: int, end: int) -> str | None:
+    """The one of ``words`` (a filter bit's) that ``text[start:end]`` is, if any."""
+    for word in words:
+        if len(word) == end - start and _occurs_at(word, text, start):
+            return word
+    return None
+
+
+def _occurs_at(word: str, text: str, start: int) -> bool:
+    """Whether ``text`` holds ``word`` from ``start`` on (``text[start:start + len(word)] == word``, without building the slice)."""
+    for index in range(len(word)):
+        if word[index] != text[start + index]:
+            return False
+    return True
 
 
 _NON_LETTERS = bytes(byte for byte in range(256) if not 97 <= byte <= 122)

@@ -66,6 +66,12 @@ def test_a_word_that_shares_a_vocabulary_words_length_and_filter_bit_is_not_foun
     assert words._scan(f"please {twin} that", False) == set() and words._scan(f"{twin} {target}", True) == {target}
 
 
+def test_a_word_whose_characters_hash_as_a_vocabulary_words_do_is_not_found():
+    assert _hash("Aa") == _hash("BB")  # 65 * 31 + 97 == 66 * 31 + 66
+    words = Vocabulary({"Aa", "not"})
+    assert words._scan("BB", False) == set() and words._scan("BB Aa not", False) == {"Aa", "not"}
+
+
 def test_words_are_found_at_the_start_and_the_end_of_a_text_and_an_empty_vocabulary_is_refused():
     words = Vocabulary({"not", "can't"})
     assert words._scan("not", False) == {"not"} and words._scan("can't", True) == set() and words._scan("", False) == set()
