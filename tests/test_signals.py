@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 from conftest import encode, model_call, tool_call
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.events import decode_record
-from monitor.signals.agent_loop import SessionTracker
+from monitor.signals.agent_loop import SessionTracker, _call_digest
 from monitor.signals.audit_gap import audit_gap_signal
 from monitor.signals.error_rate import error_signal
 from monitor.signals.hallucination import context_support, hallucination_signal
@@ -129,6 +132,12 @@ def test_agent_loop_flags_a_repeated_call_once_per_session():
     loops = tracker()
     flags = [loops.observe("s1", "search", "same-args", float(t))["flag"] for t in range(8)]
     assert flags == [False, False, False, True, False, False, False, False]
+
+
+@given(tool=st.text(st.characters(exclude_categories=())), args_hash=st.text(st.characters(exclude_categories=())))  # lone surrogates too
+def test_a_calls_digest_is_blake2b_of_its_tool_and_arguments_as_snapshots_hold_it(tool, args_hash):
+    data = f"{tool}\x00{args_hash}".encode("utf-8", "surrogatepass")
+    assert _call_digest(tool, args_hash) == int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
 def test_agent_loop_flags_a_session_over_its_budget_and_honours_a_boundary_budget():

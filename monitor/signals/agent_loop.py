@@ -23,8 +23,19 @@ _REASON_BITS = {"repeated_call": 1, "call_budget": 2}
 MAX_CALLS_TRACKED = 200_000
 
 
+#: BLAKE2b's state for an 8-byte digest, before any data: every call's digest starts from a copy of it.
+_NO_DATA_YET = hashlib.blake2b(digest_size=8)
+
+
 def _call_digest(tool: str, args_hash: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{tool}\x00{args_hash}".encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+    """``blake2b(tool NUL args_hash, digest_size=8)`` as an integer: what a session remembers of a call (snapshots hold it).
+
+    Copying the prepared state gives the digest a new hash object would, for a quarter less:
+    no keyword arguments to parse, no parameter block to set up.
+    """
+    digest = _NO_DATA_YET.copy()
+    digest.update(f"{tool}\x00{args_hash}".encode("utf-8", "surrogatepass"))
+    return int.from_bytes(digest.digest(), "big")
 
 
 class _Session:
