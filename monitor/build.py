@@ -49,6 +49,7 @@ COMPILED_MODULES = (
     "monitor.signals.kill_switch",
     "monitor.findings",
     "monitor.keys",
+    "monitor.tally",
     "monitor.metrics",
     "monitor.events",
     "monitor.worker.processor",
