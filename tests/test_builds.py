@@ -143,3 +143,14 @@ def test_the_compiled_key_state_declares_every_stream_slot_of_the_registry():
     key_streams = declaration.split("cdef class KeyStreams:")[1].split("cdef class")[0]
     declared = {name.strip() for line in key_streams.splitlines() if line.strip().startswith("cdef public Stream ") for name in line.strip()[len("cdef public Stream "):].split(",")}
     assert declared == set(_SLOTS), f"monitor/pipeline/streams.pxd: declare {sorted(set(_SLOTS) - declared)}, drop {sorted(declared - set(_SLOTS))}"
+
+
+def test_a_tally_counts_missing_keys_as_0_and_keeps_its_items_through_copy_and_pickle_in_either_build():
+    code = (
+        "import copy, pickle; from monitor.tally import Tally; t = Tally({'a': 1}); t['b'] += 2; t[('m', 'input')] += 5; "
+        "print(type(t).__module__, t['absent'], 'absent' in t, all(type(c) is Tally and c == {'a': 1, 'b': 2, ('m', 'input'): 5} "
+        "for c in (copy.copy(t), copy.deepcopy(t), pickle.loads(pickle.dumps(t)))))"
+    )
+    for interpreted in (False, True):
+        run = subprocess.run([sys.executable, "-c", code], env=build_environment(interpreted=interpreted), capture_output=True, text=True, check=True)
+        assert run.stdout.split() == ["monitor.tally", "0", "False", "True"]
