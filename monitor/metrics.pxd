@@ -14,7 +14,7 @@ cdef class Metrics:
     cdef public object snapshot_bytes, consumer_lag, assigned_partitions, rebalances, commit_latency, broker_up, broker_errors
     cdef public object otlp_ignored, otlp_joined, otlp_waiting
 
-    @cython.locals(by_signal=dict, counts=list, value=dict, scope=dict, latency=dict, error=dict, usage=dict, buckets=_Buckets)
+    @cython.locals(by_signal=dict, counts=list, value=dict, scope=dict, latency=dict, error=dict, usage=dict, buckets=_Buckets, ts=object)
     cpdef void observe_event(self, event, dict signals, tuple labels)
 
 
@@ -24,4 +24,5 @@ cdef class _Buckets:
     cdef public double total
     cdef public Py_ssize_t count
 
+    @cython.locals(index=Py_ssize_t, bound=double)
     cpdef void observe(self, double value)

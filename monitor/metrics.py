@@ -24,7 +24,6 @@ cannot be seen in advance.
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -110,7 +109,8 @@ class Metrics:
     def observe_event(self, event: Event, signals: dict, labels: tuple[str, str, str]) -> None:
         """Count one accepted event and the signals it produced. ``labels``: its (model, agent, tool), "" where absent."""
         labels = self.cap.labels(labels)
-        self.events[event.kind] += 1
+        kind = event.kind
+        self.events[kind] += 1
         by_signal = self.signal_counts.get(labels)
         if by_signal is None:
             by_signal = self.signal_counts[labels] = {}
@@ -137,7 +137,8 @@ class Metrics:
                 self.per_token_latency[model] = _Buckets(_PER_TOKEN_BUCKETS)
             buckets.observe(latency["seconds"])
             if latency["per_token_seconds"] is not None:
-                self.per_token_latency[model].observe(latency["per_token_seconds"])
+                buckets = self.per_token_latency[model]
+                buckets.observe(latency["per_token_seconds"])
         error = signals.get("error_rate")
         if error is not None and error["flag"]:
             self.model_errors[(model, error["error_class"])] += 1
@@ -147,10 +148,11 @@ class Metrics:
                 self.tokens[(model, "input")] += usage["input_tokens"]
             if usage["output_tokens"] is not None:
                 self.tokens[(model, "output")] += usage["output_tokens"]
-        if event.kind == "control":
+        if kind == "control":
             self.kill_switch_events[event.action] += 1
-        if event.ts is not None and event.ts > self.last_event_ts:
-            self.last_event_ts = event.ts
+        ts = event.ts
+        if ts is not None and ts > self.last_event_ts:
+            self.last_event_ts = ts
 
     def observe_finding(self, finding) -> None:
         key = finding.key
@@ -211,7 +213,12 @@ class _Buckets:
         self.count = 0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
+        index = 0  # bisect_left(bounds, value): the bounds below value, a loop in C for a dozen bounds
+        for bound in self.bounds:
+            if not bound < value:
+                break
+            index += 1
+        self.counts[index] += 1
         self.total += value
         self.count += 1
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from bisect import bisect_left
 
 import pytest
 from conftest import encode, model_call, tool_call
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.build import build_name
-from monitor.metrics import Metrics
+from monitor.metrics import _LATENCY_BUCKETS, Metrics, _Buckets
 from monitor.worker.processor import MAX_DEAD_LETTER_BYTES, StreamProcessor
 from monitor.worker.settings import SettingsError, WorkerSettings, settings_from
 from monitor.worker.snapshot_records import CHUNK_BYTES, assemble, manifest_key, snapshot_records
@@ -293,3 +297,14 @@ def test_feedback_is_counted_under_its_model_or_under_its_agent_when_it_names_no
         'aifm_signal_flagged_events_total{agent="",model="gpt-4o",signal="feedback",tool=""}',
         'aifm_signal_flagged_events_total{agent="support-bot",model="",signal="feedback",tool=""}',
     }
+
+
+@given(values=st.lists(st.one_of(st.floats(), st.sampled_from(_LATENCY_BUCKETS), st.just(math.nan)), max_size=50))
+def test_a_latency_histogram_counts_each_value_in_the_first_bucket_whose_bound_is_not_below_it(values):
+    buckets = _Buckets(_LATENCY_BUCKETS)
+    for value in values:
+        buckets.observe(value)
+    expected = [0] * (len(_LATENCY_BUCKETS) + 1)
+    for value in values:
+        expected[bisect_left(_LATENCY_BUCKETS, value)] += 1
+    assert buckets.counts == expected and buckets.count == len(values)
