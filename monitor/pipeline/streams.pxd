@@ -1,4 +1,5 @@
 # Types for the compiled build (monitor/build.py); streams.py is the source, and runs as it is without a compiler.
+cimport cython
 
 from monitor.detectors.base cimport Detector
 from monitor.keys cimport KeyCap
@@ -23,4 +24,5 @@ cdef class KeyTable:
     cdef public KeyCap cap
     cdef public dict _signals, keyed, _by_raw_name, _labels_by_raw
 
+    @cython.locals(names=dict)
     cpdef KeyStreams get(self, str kind, raw, agent=*)

@@ -110,13 +110,15 @@ class KeyTable:
         self.cap = cap
         self._signals = signals
         self.keyed: dict[tuple, KeyStreams] = {}
-        self._by_raw_name: dict[tuple, KeyStreams] = {}
+        # per kind, a raw name (a tool's: its name and its agent's) -> its key's streams
+        self._by_raw_name: dict[str, dict] = {"model": {}, "agent": {}, "tool": {}}
         self._labels_by_raw: dict[tuple, tuple[str, str, str]] = {}
 
     def get(self, kind: str, raw: str | None, agent: str | None = None) -> KeyStreams:
         """The streams of one key; ``tool`` keys also carry their agent."""
-        cache_key = (kind, raw, agent)
-        keyed = self._by_raw_name.get(cache_key)
+        names = self._by_raw_name[kind]
+        cache_key = (raw, agent) if kind == "tool" else raw
+        keyed = names.get(cache_key)
         if keyed is not None:
             return keyed
         value = self.cap.value(kind, raw)
@@ -132,7 +134,7 @@ class KeyTable:
         if keyed is None:
             keyed = self.keyed[canonical] = KeyStreams(key, kind, self._signals)
         if not overflow:  # names folded into "other" are not cached: that cache would be unbounded
-            self._by_raw_name[cache_key] = keyed
+            names[cache_key] = keyed
         return keyed
 
     def metric_labels(self, event: Event) -> tuple[str, str, str]:
@@ -153,7 +155,7 @@ class KeyTable:
 
     def cached_names(self) -> tuple[int, int]:
         """How many raw names map to keys, and how many events' label triples are cached (both bounded)."""
-        return len(self._by_raw_name), len(self._labels_by_raw)
+        return sum(len(names) for names in self._by_raw_name.values()), len(self._labels_by_raw)
 
     def state(self) -> list:
         return [[keyed.key, keyed.state()] for keyed in self.keyed.values()]
