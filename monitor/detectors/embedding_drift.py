@@ -6,6 +6,7 @@ import math
 from math import floor
 
 import numpy as np
+from numpy import asarray, float64  # the per-event calls, without a look-up in numpy's namespace each
 
 from monitor.detectors.base import OnCUSUM
 from monitor.detectors.cusum import CUSUM
@@ -17,7 +18,7 @@ def as_vector(values) -> np.ndarray | None:
     An event's embedding feeds several streams (per model and per agent): converting it
     once costs one pass over its floats instead of one per stream.
     """
-    return None if values is None else np.asarray(values, dtype=np.float64)
+    return None if values is None else asarray(values, dtype=float64)
 
 
 class EmbeddingDrift(OnCUSUM):
@@ -166,7 +167,7 @@ class EmbeddingDrift(OnCUSUM):
         """Test one embedding (``t``, its event time, is unused: thinning by time is :meth:`takes`)."""
         self._drift_detected = self.recovered = False
         self.last_distance = self.last_tested = self.last_z = None
-        x = np.asarray(vector, dtype=np.float64)
+        x = asarray(vector, dtype=float64)
         norm = math.sqrt(float(x.dot(x)))  # ndarray.dot: numpy's matmul costs twice as much on one vector
         if norm == 0.0:
             return self
